@@ -1,0 +1,17 @@
+export { type DynamoDBAttributeNames, DynamoDBStore, type DynamoDBStoreOptions } from './dynamodb-store.js'
+export {
+  IdempotencyConfigError,
+  IdempotencyError,
+  type IdempotencyErrorOptions,
+  IdempotencyInProgressError,
+  IdempotencyKeyInvalidError,
+  IdempotencyKeyReusedError,
+  IdempotencyResultError,
+  IdempotencyStoreError,
+} from './errors.js'
+export { canonicalJson, hashValue, MAX_KEY_LENGTH, recordId } from './key.js'
+export { type MakeIdempotentOptions, makeIdempotent } from './make-idempotent.js'
+export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
+export { idempotent } from './middleware.js'
+export type { IdempotencyLogger, IdempotencyOptions } from './options.js'
+export type { ClaimOutcome, ClaimRequest, IdempotencyStore, RecordStatus, StoredRecord } from './store.js'

@@ -1,0 +1,54 @@
+import type { Context } from 'aws-lambda'
+import { IdempotencyConfigError } from './errors.js'
+import { lambdaContext } from './middleware.js'
+import { type IdempotencyOptions, resolveOptions } from './options.js'
+import { createProtocol } from './protocol.js'
+
+/** Options of {@link makeIdempotent}. */
+export interface MakeIdempotentOptions<TInput> extends IdempotencyOptions<TInput> {
+  /**
+   * A stable name for the wrapped function, part of every record id so two wrapped functions never
+   * replay each other's results. Set it when the function is anonymous or when a bundler minifies
+   * names (a renamed function starts a new set of records).
+   * @default fn.name
+   */
+  name?: string
+}
+
+/**
+ * Wraps any async function with the same guarantees as the middleware. The first argument is the
+ * input the key and fingerprint come from; a Lambda context as second argument, when present,
+ * gives the function name and the lease.
+ *
+ * @example
+ * const chargeOnce = makeIdempotent(charge, { store, key: (payment) => payment.paymentId })
+ * await chargeOnce({ paymentId: 'p-1', amount: 100 })
+ */
+export const makeIdempotent = <TArgs extends unknown[], TResult>(
+  fn: (...args: TArgs) => Promise<TResult>,
+  options: MakeIdempotentOptions<TArgs[0]>,
+): ((...args: TArgs) => Promise<TResult>) => {
+  if (typeof fn !== 'function') throw new IdempotencyConfigError('fn', 'a function', fn)
+  const name = options?.name ?? fn.name
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new IdempotencyConfigError('name', 'a non-empty string for an anonymous function', options?.name)
+  }
+  const protocol = createProtocol(resolveOptions(options, name))
+
+  const idempotentFunction = async function (this: unknown, ...args: TArgs): Promise<TResult> {
+    const [input, context] = args
+    const decision = await protocol.begin(input, lambdaContext(context) as Context | undefined)
+    if (decision.action === 'replay') return decision.result as TResult
+    if (decision.action === 'bypass') return fn.apply(this, args)
+    let result: TResult
+    try {
+      result = await fn.apply(this, args)
+    } catch (error) {
+      await protocol.release(decision.claim)
+      throw error
+    }
+    await protocol.complete(decision.claim, result)
+    return result
+  }
+  return idempotentFunction
+}

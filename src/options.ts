@@ -1,0 +1,166 @@
+import type { Context } from 'aws-lambda'
+import { IdempotencyConfigError } from './errors.js'
+import type { IdempotencyStore } from './store.js'
+
+/** Where warnings go (a failed completion, a fenced late invocation). Log lines never hold raw keys. */
+export interface IdempotencyLogger {
+  warn(message: string, details?: Record<string, unknown>): void
+}
+
+/**
+ * Options shared by `idempotent()` and `makeIdempotent()`.
+ *
+ * @example
+ * idempotent({ store, key: (event) => event.orderId, ttlSeconds: 3600, inProgress: { waitMs: 5000 } })
+ */
+export interface IdempotencyOptions<TInput = unknown> {
+  /** Where records live: a `DynamoDBStore` in production, a `MemoryStore` in tests. Required. */
+  store: IdempotencyStore
+  /**
+   * Returns the idempotency key: a string (1 to 255 characters, no control characters) or a
+   * number. `undefined`, `null` or `''` mean "no key" (see `required`). A selector that throws is
+   * answered with a 400 `IdempotencyKeyInvalidError`.
+   * @default the SHA-256 of the whole input's canonical JSON
+   */
+  key?: (input: TInput, context: Context | undefined) => unknown
+  /**
+   * Returns what must be equal when a key comes again; a different value is a 422
+   * `IdempotencyKeyReusedError`. Hashed as canonical JSON: key order and whitespace do not matter.
+   * `false` turns the check off.
+   * @default the whole input (no check when the key itself is the hash of the whole input)
+   */
+  fingerprint?: ((input: TInput) => unknown) | false
+  /**
+   * Separates keys of different tenants or callers: the same key in two scopes is two records.
+   * @default '' (one scope per function)
+   */
+  scope?: string | ((input: TInput, context: Context | undefined) => string | undefined)
+  /** How long a completed result is replayed, in seconds. @default 86_400 (24 hours) */
+  ttlSeconds?: number
+  /**
+   * How long a claim is held when there is no Lambda context to take the remaining time from, in
+   * milliseconds. After it ends, a retry takes the key over. @default 60_000
+   */
+  leaseMs?: number
+  /**
+   * What a duplicate does while the first call still runs: `'reject'` answers at once with a 409
+   * `IdempotencyInProgressError`; `{ waitMs }` waits up to `waitMs` for the result and replays it.
+   * @default 'reject'
+   */
+  inProgress?: 'reject' | { waitMs: number }
+  /**
+   * Completed results kept in this process (least recently used first out), so a replay on a warm
+   * instance makes no request at all. `0` turns it off. @default 0
+   */
+  localCache?: number
+  /** When `false`, a call without a key runs without idempotency instead of a 400. @default true */
+  required?: boolean
+  /** The clock, epoch milliseconds. For tests. @default Date.now */
+  now?: () => number
+  /** Where warnings go; `false` silences them. @default console */
+  logger?: IdempotencyLogger | false
+}
+
+/** Options resolved and checked once, when the factory runs. */
+export interface ResolvedOptions<TInput = unknown> {
+  store: IdempotencyStore
+  key: ((input: TInput, context: Context | undefined) => unknown) | undefined
+  fingerprint: ((input: TInput) => unknown) | false | undefined
+  scope: string | ((input: TInput, context: Context | undefined) => string | undefined)
+  ttlSeconds: number
+  leaseMs: number
+  waitMs: number
+  localCache: number
+  required: boolean
+  now: () => number
+  logger: IdempotencyLogger | undefined
+  /** The wrapped function's stable name (`makeIdempotent`), `''` for the middleware. */
+  name: string
+}
+
+const defaults = {
+  ttlSeconds: 86_400,
+  leaseMs: 60_000,
+  inProgress: 'reject',
+  localCache: 0,
+  required: true,
+  now: Date.now,
+  logger: console,
+  scope: '',
+} as const
+
+/**
+ * Applies defaults and checks every option.
+ *
+ * @throws IdempotencyConfigError naming the first invalid option and its value.
+ */
+export const resolveOptions = <TInput>(
+  options: IdempotencyOptions<TInput>,
+  name = '',
+): ResolvedOptions<TInput> => {
+  if (typeof options !== 'object' || options === null) {
+    throw new IdempotencyConfigError('options', 'an object with at least a store', options)
+  }
+  const merged = { ...defaults, ...stripUndefined(options) }
+  const { store } = merged
+  for (const method of ['claim', 'complete', 'release', 'get'] as const) {
+    if (typeof store?.[method] !== 'function') {
+      throw new IdempotencyConfigError('store', `an IdempotencyStore (missing ${method}())`, store)
+    }
+  }
+  assertOptionalFunction('key', merged.key)
+  if (merged.fingerprint !== false) assertOptionalFunction('fingerprint', merged.fingerprint)
+  if (typeof merged.scope !== 'string' && typeof merged.scope !== 'function') {
+    throw new IdempotencyConfigError('scope', 'a string or a function', merged.scope)
+  }
+  assertInteger('ttlSeconds', merged.ttlSeconds, 1)
+  assertInteger('leaseMs', merged.leaseMs, 1)
+  assertInteger('localCache', merged.localCache, 0)
+  let waitMs = 0
+  if (merged.inProgress !== 'reject') {
+    const waiting = merged.inProgress as { waitMs?: unknown } | undefined
+    if (typeof waiting !== 'object' || waiting === null) {
+      throw new IdempotencyConfigError('inProgress', "'reject' or { waitMs: number }", merged.inProgress)
+    }
+    assertInteger('inProgress.waitMs', waiting.waitMs, 1)
+    waitMs = waiting.waitMs as number
+  }
+  if (typeof merged.required !== 'boolean')
+    throw new IdempotencyConfigError('required', 'a boolean', merged.required)
+  if (typeof merged.now !== 'function') throw new IdempotencyConfigError('now', 'a function', merged.now)
+  const logger = merged.logger
+  if (logger !== false && typeof logger?.warn !== 'function') {
+    throw new IdempotencyConfigError('logger', 'an object with a warn() method, or false', logger)
+  }
+  return {
+    store,
+    key: merged.key,
+    fingerprint: merged.fingerprint,
+    scope: merged.scope,
+    ttlSeconds: merged.ttlSeconds,
+    leaseMs: merged.leaseMs,
+    waitMs,
+    localCache: merged.localCache,
+    required: merged.required,
+    now: merged.now,
+    logger: logger === false ? undefined : logger,
+    name,
+  }
+}
+
+// `{ ttlSeconds: undefined }` means "the default", as it does in most option objects.
+const stripUndefined = <T extends object>(options: T): T =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T
+
+const assertOptionalFunction = (option: string, value: unknown): void => {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new IdempotencyConfigError(option, 'a function', value)
+  }
+}
+
+const assertInteger = (option: string, value: unknown, minimum: number): void => {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
+    const expectation = minimum === 0 ? 'a non-negative integer' : 'a positive integer'
+    throw new IdempotencyConfigError(option, expectation, value)
+  }
+}

@@ -1,0 +1,69 @@
+/** The two states of a stored record. */
+export type RecordStatus = 'IN_PROGRESS' | 'COMPLETED'
+
+/** A record as a store holds it. */
+export interface StoredRecord {
+  /** The hashed record id (see `recordId`), never the raw key. */
+  id: string
+  status: RecordStatus
+  /** The owner token of the invocation that claimed the key. */
+  owner: string
+  /** Hash of the request that claimed the key; absent when fingerprinting is off. */
+  fingerprint?: string | undefined
+  /** While `IN_PROGRESS`: when the owner's lease ends, epoch milliseconds. */
+  leaseExpiresAtMs?: number | undefined
+  /** When the record stops counting, epoch seconds (the DynamoDB TTL attribute). */
+  expiresAtSeconds: number
+  /** While `COMPLETED`: the encoded result. */
+  result?: string | undefined
+}
+
+/** What a claim writes: an `IN_PROGRESS` record, plus the clock reading its condition uses. */
+export interface ClaimRequest {
+  id: string
+  owner: string
+  fingerprint?: string | undefined
+  leaseExpiresAtMs: number
+  expiresAtSeconds: number
+  /** The caller's clock, epoch milliseconds: the store compares expiry and lease against it. */
+  nowMs: number
+}
+
+/** The outcome of a claim: taken, or the live record that holds the key. */
+export type ClaimOutcome = { claimed: true } | { claimed: false; existing: StoredRecord }
+
+/**
+ * Where idempotency records live. Every implementation keeps the same promises, proven by one
+ * conformance suite (`test/integration/store-conformance.ts`):
+ *
+ * - `claim` is atomic: of any number of concurrent claims on a free id, exactly one succeeds.
+ *   An id is free when it has no record, its record has expired (`expiresAtSeconds` passed,
+ *   whether or not the store has deleted it yet), or its record is `IN_PROGRESS` with a lease
+ *   that has ended (the owner is presumed dead and is taken over).
+ * - `complete` and `release` act only while `owner` still owns the `IN_PROGRESS` record, and
+ *   report `false` otherwise (fenced: a late invocation never touches its successor's record).
+ *
+ * @example
+ * const outcome = await store.claim({ id, owner, leaseExpiresAtMs, expiresAtSeconds, nowMs: Date.now() })
+ * if (!outcome.claimed) console.log(outcome.existing.status)
+ */
+export interface IdempotencyStore {
+  /** Claims the id with an `IN_PROGRESS` record, or reports the record that holds it. */
+  claim(request: ClaimRequest): Promise<ClaimOutcome>
+  /** Marks the owner's record `COMPLETED` with its result; `false` when no longer the owner. */
+  complete(id: string, owner: string, result: string, expiresAtSeconds: number): Promise<boolean>
+  /** Deletes the owner's `IN_PROGRESS` record so a retry can run; `false` when no longer the owner. */
+  release(id: string, owner: string): Promise<boolean>
+  /** Reads a record (strongly consistent), or `undefined`. For inspection and administration. */
+  get(id: string): Promise<StoredRecord | undefined>
+  /**
+   * The largest encoded result, in UTF-8 bytes, this store can hold. Larger results are not
+   * stored; the record is completed with an `IdempotencyResultError` instead.
+   */
+  readonly maxResultBytes: number
+}
+
+/** True when the record no longer holds its id at `nowMs` (expired, or an abandoned claim). */
+export const isFree = (record: StoredRecord, nowMs: number): boolean =>
+  record.expiresAtSeconds * 1000 <= nowMs ||
+  (record.status === 'IN_PROGRESS' && (record.leaseExpiresAtMs ?? 0) <= nowMs)
