@@ -9,6 +9,7 @@ import {
   IdempotencyResultError,
   IdempotencyStoreError,
 } from './errors.js'
+import { sourceIdentity } from './event-sources.js'
 import { hashValue, normalizeKey, recordId } from './key.js'
 import { LocalCache } from './local-cache.js'
 import type { ResolvedOptions } from './options.js'
@@ -175,10 +176,13 @@ const identify = <TInput>(
   input: TInput,
   context: Context | undefined,
 ): { id: string; fingerprint: string | undefined } | undefined => {
+  // Without a key selector: the id an event source carries (EventBridge, SQS, SNS, streams), else
+  // the hash of the whole input.
+  const source = options.key === undefined ? sourceIdentity(input) : undefined
   const key =
-    options.key === undefined
-      ? read('the input', () => hashValue(input))
-      : read('the key', () => options.key?.(input, context))
+    options.key !== undefined
+      ? read('the key', () => options.key?.(input, context))
+      : (source?.key ?? read('the input', () => hashValue(input)))
   const normalized = normalizeKey(key)
   if (normalized === undefined) {
     if (options.required) {
@@ -197,9 +201,10 @@ const identify = <TInput>(
   if (typeof options.fingerprint === 'function') {
     const selector = options.fingerprint
     fingerprint = read('the fingerprint', () => hashValue(selector(input)))
-  } else if (options.fingerprint === undefined && options.key !== undefined) {
+  } else if (options.fingerprint === undefined) {
+    if (source !== undefined) fingerprint = read('the fingerprint', () => hashValue(source.fingerprint))
     // With the default key the key already is the hash of the whole input: nothing more to check.
-    fingerprint = read('the fingerprint', () => hashValue(input))
+    else if (options.key !== undefined) fingerprint = read('the fingerprint', () => hashValue(input))
   }
   return { id, fingerprint }
 }
