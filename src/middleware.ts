@@ -1,54 +1,178 @@
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { Context } from 'aws-lambda'
-import { type IdempotencyOptions, resolveOptions } from './options.js'
+import { IdempotencyConfigError, IdempotencyError } from './errors.js'
+import {
+  type HttpIdempotencyOptions,
+  type HttpRequest,
+  type HttpResponse,
+  httpCaller,
+  httpFingerprint,
+  httpRequest,
+  problemResponse,
+  readKeyHeader,
+  replayResponse,
+} from './http.js'
+import { type IdempotencyOptions, resolveOptions, stripUndefined } from './options.js'
 import { type Claim, createProtocol } from './protocol.js'
+
+/** Options of {@link idempotent}: the shared options plus how HTTP events are treated. */
+export interface IdempotentMiddlewareOptions<TEvent> extends IdempotencyOptions<TEvent> {
+  /** HTTP semantics for API Gateway and function URL events. @default see {@link HttpIdempotencyOptions} */
+  http?: HttpIdempotencyOptions
+}
+
+const httpDefaults = {
+  header: 'Idempotency-Key',
+  methods: ['POST', 'PATCH'],
+  storeResponse: (response: HttpResponse) => (response?.statusCode ?? 200) < 500,
+  documentation: 'https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/',
+}
+
+// Thrown from `before` to reach `onError` with a ready answer (a replay or a problem response): on
+// that path http-cors and http-error-handler registered before idempotent() still decorate it,
+// which an early response from `before` would skip.
+class HttpAnswer extends Error {
+  constructor(readonly response: unknown) {
+    super('lambda-idempotency answered the request without running the handler')
+    this.name = 'HttpAnswer'
+  }
+}
 
 /**
  * Makes a Middy handler idempotent. `before` claims the key (or replays the stored result without
  * running the handler, even when that result is `undefined`), `after` stores the result, `onError`
- * releases the key so a retry runs. Use it first in the chain so its `after` sees the final response.
+ * releases the key so a retry runs.
+ *
+ * API Gateway (REST and HTTP APIs) and function URL events get HTTP semantics with no extra code:
+ * the key comes from the `Idempotency-Key` header, `POST` and `PATCH` require it, 400 / 409 / 422
+ * are answered as `application/problem+json`, replays carry `Idempotent-Replayed: true`, and the
+ * authenticated caller scopes the key.
+ *
+ * Order: for other events use it first, so its `after` sees the final result. For HTTP, `.use()` it
+ * after `@middy/http-cors`, `@middy/http-error-handler` and `@middy/http-json-body-parser`.
  *
  * @example
  * export const handler = middy(charge).use(idempotent({ store, key: (event) => event.orderId }))
  */
 export const idempotent = <TEvent = unknown, TResult = unknown>(
-  options: IdempotencyOptions<TEvent>,
+  options: IdempotentMiddlewareOptions<TEvent>,
 ): MiddlewareObj<TEvent, TResult, Error, Context> => {
-  const protocol = createProtocol(resolveOptions(options))
-  // One symbol per middleware: two idempotent() in one chain never read each other's claim.
-  const claimKey = Symbol('lambda-idempotency claim')
-  type Internal = Record<symbol, Claim | undefined>
+  const resolved = resolveOptions(options)
+  const http = resolveHttpOptions(options.http)
+  const methods = new Set(http.methods.map((method) => method.toUpperCase()))
+  const protocol = createProtocol(resolved)
+  // HTTP calls see the event together with its parsed view, read once per request. The user's
+  // selectors win; HTTP defaults fill in what they leave out.
+  const { key, fingerprint, scope } = resolved
+  const httpProtocol = createProtocol<HttpInput<TEvent>>({
+    ...resolved,
+    key: key
+      ? (input, context) => key(input.event, context)
+      : (input) => readKeyHeader(input.http, http.header),
+    fingerprint:
+      fingerprint === undefined
+        ? (input) => httpFingerprint(input.http)
+        : fingerprint && ((input) => fingerprint(input.event)),
+    scope:
+      options.scope === undefined
+        ? (input) => httpCaller(input.http)
+        : typeof scope === 'string'
+          ? scope
+          : (input, context) => scope(input.event, context),
+  })
+  // One symbol per middleware: two idempotent() in one chain never read each other's state.
+  const stateKey = Symbol('lambda-idempotency')
+  type State = { claim: Claim; http: boolean }
+  type Internal = Record<symbol, State | undefined>
 
   const idempotentBefore = async (request: Request<TEvent, TResult, Error, Context>) => {
-    const decision = await protocol.begin(request.event, lambdaContext(request.context))
-    if (decision.action === 'replay') {
-      // earlyResponse (Middy 6+) skips the handler even when the stored result is undefined.
-      request.earlyResponse = decision.result as TResult
-    } else if (decision.action === 'run') {
-      ;(request.internal as Internal)[claimKey] = decision.claim
+    const context = lambdaContext(request.context)
+    const httpEvent = httpRequest(request.event)
+    if (httpEvent === undefined) {
+      const decision = await protocol.begin(request.event, context)
+      if (decision.action === 'replay') {
+        // earlyResponse (Middy 6+) skips the handler even when the stored result is undefined.
+        request.earlyResponse = decision.result as TResult
+      } else if (decision.action === 'run') {
+        ;(request.internal as Internal)[stateKey] = { claim: decision.claim, http: false }
+      }
+      return
     }
+    if (!methods.has(httpEvent.method)) return
+    let decision: Awaited<ReturnType<typeof httpProtocol.begin>>
+    try {
+      decision = await httpProtocol.begin({ event: request.event, http: httpEvent }, context)
+    } catch (error) {
+      if (error instanceof IdempotencyError) throw new HttpAnswer(problemResponse(error, http.documentation))
+      throw error
+    }
+    if (decision.action === 'replay') throw new HttpAnswer(replayResponse(decision.result, httpEvent))
+    if (decision.action === 'run')
+      (request.internal as Internal)[stateKey] = { claim: decision.claim, http: true }
   }
 
   const idempotentAfter = async (request: Request<TEvent, TResult, Error, Context>) => {
-    const claim = takeClaim(request)
-    if (claim !== undefined) await protocol.complete(claim, request.response)
+    const state = takeState(request)
+    if (state === undefined) return
+    if (state.http && !http.storeResponse(request.response as HttpResponse)) {
+      await httpProtocol.release(state.claim)
+      return
+    }
+    try {
+      await (state.http ? httpProtocol : protocol).complete(state.claim, request.response)
+    } catch (error) {
+      if (state.http && error instanceof IdempotencyError) {
+        request.response = problemResponse(error, http.documentation) as TResult
+        return
+      }
+      throw error
+    }
   }
 
   const idempotentOnError = async (request: Request<TEvent, TResult, Error, Context>) => {
+    if (request.error instanceof HttpAnswer) {
+      request.response = request.error.response as TResult
+      return
+    }
     // Only the invocation that claimed the key releases it: a rejected duplicate has no claim.
-    const claim = takeClaim(request)
-    if (claim !== undefined) await protocol.release(claim)
+    const state = takeState(request)
+    if (state !== undefined) await (state.http ? httpProtocol : protocol).release(state.claim)
   }
 
   // Taken once: after a completion, an error thrown by a later middleware must not release the key.
-  const takeClaim = (request: Request<TEvent, TResult, Error, Context>): Claim | undefined => {
+  const takeState = (request: Request<TEvent, TResult, Error, Context>): State | undefined => {
     const internal = request.internal as Internal
-    const claim = internal[claimKey]
-    internal[claimKey] = undefined
-    return claim
+    const state = internal[stateKey]
+    internal[stateKey] = undefined
+    return state
   }
 
   return { before: idempotentBefore, after: idempotentAfter, onError: idempotentOnError }
+}
+
+type HttpInput<TEvent> = { event: TEvent; http: HttpRequest }
+
+const resolveHttpOptions = (options: HttpIdempotencyOptions | undefined) => {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new IdempotencyConfigError('http', 'an object', options)
+  }
+  const http = { ...httpDefaults, ...stripUndefined(options ?? {}) }
+  if (typeof http.header !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(http.header)) {
+    throw new IdempotencyConfigError('http.header', 'an HTTP header name', http.header)
+  }
+  if (
+    !Array.isArray(http.methods) ||
+    !http.methods.every((method) => typeof method === 'string' && method !== '')
+  ) {
+    throw new IdempotencyConfigError('http.methods', 'an array of HTTP method names', http.methods)
+  }
+  if (typeof http.storeResponse !== 'function') {
+    throw new IdempotencyConfigError('http.storeResponse', 'a function', http.storeResponse)
+  }
+  if (typeof http.documentation !== 'string') {
+    throw new IdempotencyConfigError('http.documentation', 'a URL string', http.documentation)
+  }
+  return http
 }
 
 /** The Lambda context, or `undefined` when the caller passed none (tests, local runs). */

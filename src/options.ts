@@ -148,8 +148,8 @@ export const resolveOptions = <TInput>(
   }
 }
 
-// `{ ttlSeconds: undefined }` means "the default", as it does in most option objects.
-const stripUndefined = <T extends object>(options: T): T =>
+/** `{ ttlSeconds: undefined }` means "the default", as it does in most option objects. */
+export const stripUndefined = <T extends object>(options: T): T =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T
 
 const assertOptionalFunction = (option: string, value: unknown): void => {

@@ -1,0 +1,278 @@
+import { createHash } from 'node:crypto'
+import { type IdempotencyError, IdempotencyInProgressError, IdempotencyKeyInvalidError } from './errors.js'
+import { MAX_KEY_LENGTH } from './key.js'
+
+/**
+ * How `idempotent()` treats API Gateway and function URL events.
+ *
+ * @example
+ * idempotent({ store, http: { methods: ['POST', 'PUT'], documentation: 'https://api.example.com/docs/idempotency' } })
+ */
+export interface HttpIdempotencyOptions {
+  /** The request header that carries the key, matched case-insensitively. @default 'Idempotency-Key' */
+  header?: string
+  /**
+   * Methods made idempotent. Requests with other methods pass through untouched, key or not.
+   * @default ['POST', 'PATCH']
+   */
+  methods?: string[]
+  /**
+   * Which responses are stored and replayed. The others release the key so the client's retry runs
+   * the handler again. @default statusCode < 500 (2xx, 3xx and 4xx are outcomes; 5xx are failures)
+   */
+  storeResponse?: (response: HttpResponse) => boolean
+  /** The documentation the problem `type` URIs point into. @default the IETF draft */
+  documentation?: string
+}
+
+/** An API Gateway / function URL response, as a handler returns it. */
+export interface HttpResponse {
+  statusCode?: number
+  headers?: Record<string, string | number | boolean>
+  multiValueHeaders?: Record<string, (string | number | boolean)[]>
+  cookies?: string[]
+  body?: string
+  isBase64Encoded?: boolean
+}
+
+/** What the library needs from an HTTP event, whatever its payload version. */
+export interface HttpRequest {
+  shape: 'rest' | 'http' | 'function-url'
+  method: string
+  path: string
+  headers: Record<string, string | undefined>
+  multiValueHeaders: Record<string, string[] | undefined> | undefined
+  body: unknown
+  isBase64Encoded: boolean
+  requestContext: Record<string, unknown>
+}
+
+type Fields = Record<string, unknown>
+const isObject = (value: unknown): value is Fields => typeof value === 'object' && value !== null
+
+/**
+ * Recognises API Gateway REST (payload v1), HTTP API (payload v2) and Lambda function URL events.
+ * `undefined` for any other input.
+ */
+export const httpRequest = (event: unknown): HttpRequest | undefined => {
+  if (!isObject(event) || !isObject(event.requestContext)) return undefined
+  const requestContext = event.requestContext
+  const headers = (isObject(event.headers) ? event.headers : {}) as HttpRequest['headers']
+  const common = {
+    headers,
+    body: event.body,
+    isBase64Encoded: event.isBase64Encoded === true,
+    requestContext,
+  }
+  if (typeof event.httpMethod === 'string') {
+    const multiValueHeaders = isObject(event.multiValueHeaders)
+      ? (event.multiValueHeaders as HttpRequest['multiValueHeaders'])
+      : undefined
+    const path = typeof event.path === 'string' ? event.path : ''
+    return { shape: 'rest', method: event.httpMethod.toUpperCase(), path, multiValueHeaders, ...common }
+  }
+  if (
+    event.version === '2.0' &&
+    isObject(requestContext.http) &&
+    typeof requestContext.http.method === 'string'
+  ) {
+    const domain = typeof requestContext.domainName === 'string' ? requestContext.domainName : ''
+    return {
+      shape: domain.includes('.lambda-url.') ? 'function-url' : 'http',
+      method: requestContext.http.method.toUpperCase(),
+      path: typeof event.rawPath === 'string' ? event.rawPath : '',
+      multiValueHeaders: undefined,
+      ...common,
+    }
+  }
+  return undefined
+}
+
+// RFC 9110 visible characters: what the IETF draft and Stripe accept in a key.
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/
+
+/**
+ * Reads the idempotency key header: an RFC 8941 string (`"abc"`) or a bare token (`abc`, as Stripe
+ * clients send it). `undefined` when the header is absent.
+ *
+ * @throws IdempotencyKeyInvalidError when the header is repeated, empty, malformed, longer than 255
+ *   characters, or holds anything but visible ASCII.
+ */
+export const readKeyHeader = (request: HttpRequest, header: string): string | undefined => {
+  const wanted = header.toLowerCase()
+  const repeated = findHeader(request.multiValueHeaders, wanted)
+  if (repeated !== undefined && repeated.length > 1) {
+    throw invalidKey(`the ${header} header must appear once; it appeared ${repeated.length} times`)
+  }
+  const raw = findHeader(request.headers, wanted)
+  if (raw === undefined) return undefined
+  const value = String(raw).trim()
+  const key = value.startsWith('"') ? parseQuotedString(value, header) : value
+  if (key.length === 0) throw invalidKey(`the ${header} header is empty`)
+  if (key.length > MAX_KEY_LENGTH) {
+    throw invalidKey(`the ${header} header is ${key.length} characters long; the limit is ${MAX_KEY_LENGTH}`)
+  }
+  if (!VISIBLE_ASCII.test(key)) {
+    throw invalidKey(
+      `the ${header} header must hold only visible ASCII characters (no spaces or control characters)`,
+    )
+  }
+  return key
+}
+
+const findHeader = <T>(
+  headers: Record<string, T | undefined> | undefined,
+  lowerName: string,
+): T | undefined => {
+  if (headers === undefined) return undefined
+  const exact = headers[lowerName]
+  if (exact !== undefined) return exact
+  for (const name in headers) if (name.toLowerCase() === lowerName) return headers[name]
+  return undefined
+}
+
+// RFC 8941 sf-string: DQUOTE *( unescaped / "\" ( DQUOTE / "\" ) ) DQUOTE, nothing after it.
+const parseQuotedString = (value: string, header: string): string => {
+  let key = ''
+  for (let i = 1; i < value.length; i++) {
+    const char = value[i]
+    if (char === '\\') {
+      const next = value[i + 1]
+      if (next !== '"' && next !== '\\')
+        throw invalidKey(`the ${header} header has an invalid escape in its quoted string`)
+      key += next
+      i++
+    } else if (char === '"') {
+      if (i !== value.length - 1)
+        throw invalidKey(`the ${header} header has characters after its quoted string`)
+      return key
+    } else {
+      key += char
+    }
+  }
+  throw invalidKey(`the ${header} header opens a quoted string it never closes`)
+}
+
+const invalidKey = (message: string) => new IdempotencyKeyInvalidError('IDEMPOTENCY_KEY_INVALID', message)
+
+/**
+ * What must match when a key comes again: method, path and body. A JSON body counts by its
+ * canonical JSON (key order and whitespace do not matter), any other body by its bytes (base64
+ * bodies decoded first). A body already parsed by a body parser counts like the JSON it came from.
+ */
+export const httpFingerprint = (request: HttpRequest): unknown => ({
+  method: request.method,
+  path: request.path,
+  body: bodyFingerprint(request),
+})
+
+const bodyFingerprint = (request: HttpRequest): unknown => {
+  const { body } = request
+  if (body === undefined || body === null || body === '') return null
+  if (typeof body !== 'string') return { json: body }
+  const text = request.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body
+  const first = text.trimStart()[0]
+  if (first === '{' || first === '[' || first === '"') {
+    try {
+      return { json: JSON.parse(text) }
+    } catch {
+      // Not JSON after all: fall through to the bytes.
+    }
+  }
+  const bytes = request.isBase64Encoded ? Buffer.from(body, 'base64') : body
+  return { sha256: createHash('sha256').update(bytes).digest('hex') }
+}
+
+/**
+ * The authenticated caller, when the event names one: JWT `sub` (HTTP API JWT authorizer, Cognito
+ * user pools), Lambda authorizer `principalId`, or the IAM caller's ARN. The default scope, so two
+ * callers who send the same key never see each other's responses.
+ */
+export const httpCaller = (request: HttpRequest): string | undefined => {
+  const { authorizer, identity } = request.requestContext
+  if (isObject(authorizer)) {
+    const claims =
+      isObject(authorizer.jwt) && isObject(authorizer.jwt.claims) ? authorizer.jwt.claims : authorizer.claims
+    if (isObject(claims) && typeof claims.sub === 'string') {
+      return `jwt:${typeof claims.iss === 'string' ? claims.iss : ''}:${claims.sub}`
+    }
+    const lambda = isObject(authorizer.lambda) ? authorizer.lambda : authorizer
+    if (typeof lambda.principalId === 'string') return `principal:${lambda.principalId}`
+    if (isObject(authorizer.iam) && typeof authorizer.iam.userArn === 'string')
+      return `iam:${authorizer.iam.userArn}`
+  }
+  if (isObject(identity) && typeof identity.userArn === 'string') return `iam:${identity.userArn}`
+  return undefined
+}
+
+const problems: Record<string, { title: string; detail: string }> = {
+  IDEMPOTENCY_KEY_MISSING: {
+    title: 'Idempotency-Key is missing',
+    detail:
+      'This operation is idempotent and requires an Idempotency-Key header: send a unique key per request and reuse it on retries.',
+  },
+  IDEMPOTENCY_KEY_INVALID: {
+    title: 'Idempotency-Key is invalid',
+    detail: 'Send 1 to 255 visible ASCII characters, for example a UUID.',
+  },
+  IDEMPOTENCY_INPUT_INVALID: {
+    title: 'Idempotency-Key could not be read',
+    detail: 'The request could not be read to find its idempotency key.',
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    title: 'Idempotency-Key is already used',
+    detail:
+      'This key was already used with a different request. Send a new key for a new request; reuse a key only to retry the identical request.',
+  },
+  IDEMPOTENCY_IN_PROGRESS: {
+    title: 'A request is outstanding for this Idempotency-Key',
+    detail:
+      'A request with the same key is still being processed. Retry after the time in Retry-After to get its result.',
+  },
+  IDEMPOTENCY_STORE_UNAVAILABLE: {
+    title: 'Idempotency check unavailable',
+    detail: 'The request was not processed. Retry it with the same key after the time in Retry-After.',
+  },
+  IDEMPOTENCY_RESULT_NOT_STORED: {
+    title: 'Response could not be stored',
+    detail:
+      'The request was processed once, but its response could not be stored for replay. Do not retry blindly: check the outcome.',
+  },
+}
+
+/** An `application/problem+json` (RFC 9457) answer for an idempotency error. */
+export const problemResponse = (error: IdempotencyError, documentation: string): HttpResponse => {
+  const problem = problems[error.code] ?? {
+    title: 'Idempotency error',
+    detail: 'The request could not be processed.',
+  }
+  const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' }
+  if (error instanceof IdempotencyInProgressError) headers['Retry-After'] = String(error.retryAfterSeconds)
+  if (error.statusCode === 503) headers['Retry-After'] = '1'
+  // A client-side problem may explain itself; a server-side one never leaks its internals.
+  const detail = error.expose ? `${problem.detail} (${error.message})` : problem.detail
+  const type = `${documentation}#${error.code.toLowerCase().replaceAll('_', '-')}`
+  return {
+    statusCode: error.statusCode,
+    headers,
+    body: JSON.stringify({ type, title: problem.title, status: error.statusCode, detail }),
+  }
+}
+
+/**
+ * The stored response with the replay marker `Idempotent-Replayed: true`. An HTTP API result that
+ * is not a response object (a plain object or string, which API Gateway turns into a 200 JSON
+ * response) is turned into that same response, so the marker can ride on it.
+ */
+export const replayResponse = (stored: unknown, request: HttpRequest): unknown => {
+  if (isObject(stored) && typeof stored.statusCode === 'number') {
+    const response = stored as HttpResponse
+    return { ...response, headers: { ...response.headers, 'Idempotent-Replayed': 'true' } }
+  }
+  if (request.shape === 'rest') return stored // REST APIs accept only response objects: nothing to mark
+  return {
+    statusCode: 200,
+    headers: { 'content-type': 'application/json', 'Idempotent-Replayed': 'true' },
+    body: JSON.stringify(stored),
+  }
+}
