@@ -9,9 +9,17 @@ export {
   IdempotencyResultError,
   IdempotencyStoreError,
 } from './errors.js'
+export {
+  type HttpIdempotencyOptions,
+  type HttpRequest,
+  type HttpResponse,
+  httpCaller,
+  httpFingerprint,
+  httpRequest,
+} from './http.js'
 export { canonicalJson, hashValue, MAX_KEY_LENGTH, recordId } from './key.js'
 export { type MakeIdempotentOptions, makeIdempotent } from './make-idempotent.js'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
-export { idempotent } from './middleware.js'
+export { type IdempotentMiddlewareOptions, idempotent } from './middleware.js'
 export type { IdempotencyLogger, IdempotencyOptions } from './options.js'
 export type { ClaimOutcome, ClaimRequest, IdempotencyStore, RecordStatus, StoredRecord } from './store.js'
