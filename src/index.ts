@@ -22,4 +22,5 @@ export { type MakeIdempotentOptions, makeIdempotent } from './make-idempotent.js
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
 export { type IdempotentMiddlewareOptions, idempotent } from './middleware.js'
 export type { IdempotencyLogger, IdempotencyOptions } from './options.js'
+export { idempotentSqsHandler, type SqsIdempotencyOptions } from './sqs.js'
 export type { ClaimOutcome, ClaimRequest, IdempotencyStore, RecordStatus, StoredRecord } from './store.js'
