@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { IdempotencyConfigError } from '../../src/index.js'
+import { RedisStore, type RedisStoreClient } from '../../src/redis.js'
+
+/** A client that answers every command with the given failure, as node-redis rejects. */
+const failingClient = (failure: Error): RedisStoreClient => ({
+  set: async () => Promise.reject(failure),
+  get: async () => Promise.reject(failure),
+  eval: async () => Promise.reject(failure),
+  evalSha: async () => Promise.reject(failure),
+})
+
+const client = failingClient(new Error('not used'))
+
+const request = {
+  id: 'a'.repeat(64),
+  owner: 'o',
+  leaseExpiresAtMs: 2_000,
+  expiresAtSeconds: 60,
+  nowMs: 1_000,
+}
+
+describe('RedisStore options', () => {
+  it('rejects a missing client, or one without the commands it sends, naming what is missing', () => {
+    expect(() => new RedisStore(undefined as never)).toThrow(IdempotencyConfigError)
+    expect(() => new RedisStore({} as never)).toThrow(/option "client" must be a connected node-redis client/)
+    const ioredisLike = { set: () => {}, get: () => {}, eval: () => {}, evalsha: () => {} }
+    expect(() => new RedisStore({ client: ioredisLike as never })).toThrow(/it has no evalSha/)
+  })
+
+  it('rejects a key prefix, result limit or expiry margin it cannot use, naming the value', () => {
+    expect(() => new RedisStore({ client, keyPrefix: 7 as never })).toThrow(
+      'option "keyPrefix" must be a string, got 7',
+    )
+    for (const maxResultBytes of [0, 1.5, Number.NaN, 600 * 1024 * 1024]) {
+      expect(() => new RedisStore({ client, maxResultBytes })).toThrow(
+        /option "maxResultBytes" must be an integer/,
+      )
+    }
+    expect(() => new RedisStore({ client, expiryMarginSeconds: -1 })).toThrow(
+      'option "expiryMarginSeconds" must be a non-negative integer, got -1',
+    )
+  })
+
+  it('holds results of up to 400 000 bytes unless told otherwise, like DynamoDBStore', () => {
+    expect(new RedisStore({ client }).maxResultBytes).toBe(400_000)
+    expect(new RedisStore({ client, maxResultBytes: 5_000_000 }).maxResultBytes).toBe(5_000_000)
+  })
+})
+
+describe('RedisStore failures', () => {
+  it('explains that a server which refuses SET with NX and GET is older than Redis 7.0', async () => {
+    const refusal = new Error('ERR syntax error')
+    const store = new RedisStore({ client: failingClient(refusal) })
+    const error = await store.claim(request).catch((e: unknown) => e)
+    expect((error as Error).message).toMatch(/needs Redis 7.0 or newer, or Valkey/)
+    expect((error as Error).cause).toBe(refusal)
+  })
+
+  it('passes any other failure on unchanged', async () => {
+    const closed = new Error('The client is closed')
+    const store = new RedisStore({ client: failingClient(closed) })
+    await expect(store.claim(request)).rejects.toBe(closed)
+    await expect(store.complete(request.id, 'o', '1', 60)).rejects.toBe(closed)
+    await expect(store.release(request.id, 'o')).rejects.toBe(closed)
+    await expect(store.get(request.id)).rejects.toBe(closed)
+  })
+})
