@@ -1,0 +1,22 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { localClientConfig } from '../infra/local/dynamodb-local.js'
+import { countRequests, type RequestCounter } from './counting.js'
+
+/** A client of the benchmark's DynamoDB Local that counts its requests. */
+export const localClient = (endpoint: string): { client: DynamoDBClient; counter: RequestCounter } => {
+  const client = new DynamoDBClient(localClientConfig(endpoint))
+  return { client, counter: countRequests(client) }
+}
+
+/** Creates an on-demand table with a String partition key `id`, the default of both libraries. */
+export const createTable = async (client: DynamoDBClient, tableName: string): Promise<string> => {
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  )
+  return tableName
+}
