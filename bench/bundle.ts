@@ -1,0 +1,149 @@
+import { spawn } from 'node:child_process'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { gzipSync } from 'node:zlib'
+import { build, type Metafile } from 'esbuild'
+import { type Summary, shuffle, summarize } from './stats.js'
+
+export type BundleVariant = 'baseline' | 'ours' | 'powertools'
+
+export interface BundleResult {
+  /** Minified bytes of each handler bundle. */
+  bytes: Record<BundleVariant, number>
+  gzipBytes: Record<BundleVariant, number>
+  /** Bytes each library adds over the baseline handler. */
+  added: { ours: number; powertools: number }
+  addedGzip: { ours: number; powertools: number }
+  /** Where the bundled bytes come from, per package (or `lambda-idempotency` for src/), largest first. */
+  inputs: Record<BundleVariant, { source: string; bytes: number }[]>
+  /** lambda-idempotency's bytes in its handler's bundle, per file of src/, largest first. */
+  oursFiles: { source: string; bytes: number }[]
+  /** Fresh-process import time of each bundle, milliseconds. */
+  importMs: Record<BundleVariant, Summary>
+  /** Import time each library adds over the baseline (medians subtracted), milliseconds. */
+  addedImportMs: { ours: number; powertools: number }
+  spawns: number
+}
+
+const benchDirectory = fileURLToPath(new URL('.', import.meta.url))
+
+/** The package a bundled input belongs to, for the byte breakdown. */
+const sourceOf = (path: string): string => {
+  const nodeModules = path.lastIndexOf('node_modules/')
+  if (nodeModules >= 0) {
+    const rest = path.slice(nodeModules + 'node_modules/'.length).split('/')
+    return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? path)
+  }
+  if (path.startsWith('src/')) return 'lambda-idempotency'
+  return 'handler'
+}
+
+const breakdown = (
+  metafile: Metafile,
+  group: (path: string) => string | undefined = sourceOf,
+): { source: string; bytes: number }[] => {
+  const totals = new Map<string, number>()
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [path, input] of Object.entries(output.inputs)) {
+      const source = group(path)
+      if (source === undefined) continue
+      totals.set(source, (totals.get(source) ?? 0) + input.bytesInOutput)
+    }
+  }
+  return [...totals].map(([source, bytes]) => ({ source, bytes })).sort((a, b) => b.bytes - a.bytes)
+}
+
+/**
+ * Bundles the three handlers of `bench/handlers/` the way a Lambda is usually deployed: esbuild,
+ * minified, ESM for Node 22, `@aws-sdk/*` external (the Lambda runtime provides it), Middy bundled
+ * in all three. Then imports each bundle in a fresh `node` process `spawns` times (interleaved).
+ */
+export const measureBundles = async (outputDirectory: string, spawns: number): Promise<BundleResult> => {
+  mkdirSync(outputDirectory, { recursive: true })
+  const variants: BundleVariant[] = ['baseline', 'ours', 'powertools']
+  const bytes = {} as Record<BundleVariant, number>
+  const gzipBytes = {} as Record<BundleVariant, number>
+  const inputs = {} as BundleResult['inputs']
+  const files = {} as Record<BundleVariant, string>
+  let oursFiles: BundleResult['oursFiles'] = []
+  for (const variant of variants) {
+    const outfile = join(outputDirectory, `${variant}.mjs`)
+    const { metafile } = await build({
+      entryPoints: [join(benchDirectory, 'handlers', `${variant}.ts`)],
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node22',
+      external: ['@aws-sdk/*'],
+      outfile,
+      metafile: true,
+      logLevel: 'warning',
+    })
+    const code = readFileSync(outfile)
+    bytes[variant] = code.length
+    gzipBytes[variant] = gzipSync(code, { level: 9 }).length
+    inputs[variant] = breakdown(metafile)
+    if (variant === 'ours')
+      oursFiles = breakdown(metafile, (path) => (path.startsWith('src/') ? path : undefined))
+    files[variant] = outfile
+  }
+
+  const samples: Record<BundleVariant, number[]> = { baseline: [], ours: [], powertools: [] }
+  for (let i = 0; i < spawns + 2; i++) {
+    for (const variant of shuffle([...variants])) {
+      const ms = await importOnce(files[variant])
+      if (i >= 2) samples[variant].push(ms) // the first two rounds warm the file system cache
+    }
+  }
+  const importMs = {
+    baseline: summarize(samples.baseline),
+    ours: summarize(samples.ours),
+    powertools: summarize(samples.powertools),
+  }
+  return {
+    bytes,
+    gzipBytes,
+    added: { ours: bytes.ours - bytes.baseline, powertools: bytes.powertools - bytes.baseline },
+    addedGzip: {
+      ours: gzipBytes.ours - gzipBytes.baseline,
+      powertools: gzipBytes.powertools - gzipBytes.baseline,
+    },
+    inputs,
+    oursFiles,
+    importMs,
+    addedImportMs: {
+      ours: importMs.ours.median - importMs.baseline.median,
+      powertools: importMs.powertools.median - importMs.baseline.median,
+    },
+    spawns,
+  }
+}
+
+// Times `await import(bundle)` inside a fresh Node process (the same Node that runs the benchmark):
+// the work a Lambda cold start does for the handler module, the AWS SDK included.
+const importOnce = (file: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const script =
+      'const start = performance.now(); await import(process.argv[1]); process.stdout.write(String(performance.now() - start))'
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(file).href], {
+      env: { PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', IDEMPOTENCY_TABLE: 'idempotency' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk
+    })
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk
+    })
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      const ms = Number(stdout)
+      if (code !== 0 || !Number.isFinite(ms))
+        reject(new Error(`importing ${file} failed (${code}): ${stderr}`))
+      else resolve(ms)
+    })
+  })
