@@ -345,7 +345,7 @@ export const markdownReport = (results: BenchResults): string => {
     "## 6. Where lambda-idempotency's CPU goes",
     '',
     'The steps its middleware takes on these events, each timed alone in a tight loop (the same library',
-    'functions, CPU per operation, median of 11 repeats). Steps that are not ours are marked.',
+    'functions, CPU per operation, median of 11 repeats); rows marked "for scale" or "for comparison" are not steps ours takes.',
     '',
     table(
       ['event', 'step', 'µs per operation'],
@@ -387,8 +387,8 @@ const escapeXml = (text: string) =>
  */
 export const svgChart = (results: BenchResults): string => {
   const rows = summaryRows(results)
-  const width = 980
-  const labelWidth = 360
+  const width = 1040
+  const labelWidth = 420
   const barWidth = 400
   const rowHeight = 38
   const top = 78

@@ -6,7 +6,8 @@
  * 2. latency and 5. concurrency run against one DynamoDB Local. Results go to bench/results/ (JSON);
  * a full run also writes docs/benchmarks.md and docs/benchmarks.svg.
  *
- * Options: `--quick` runs every section with few iterations and writes only bench/results/.
+ * Options: `--quick` runs every section with few iterations and writes only bench/results/;
+ * `--from <results.json>` measures nothing and writes docs/ again from saved results.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -80,7 +81,20 @@ const section = (env: Environment, name: string) => {
   log(`\n== ${name} (load average ${env.load[name]?.toFixed(2)})`)
 }
 
+const writeDocs = (results: BenchResults) => {
+  writeFileSync(join(root, 'docs', 'benchmarks.md'), markdownReport(results))
+  writeFileSync(join(root, 'docs', 'benchmarks.svg'), svgChart(results))
+}
+
 const main = async () => {
+  const from = process.argv.indexOf('--from')
+  if (from >= 0) {
+    const file = process.argv[from + 1]
+    if (file === undefined) throw new Error('--from needs the path of a results JSON file')
+    writeDocs(JSON.parse(readFileSync(file, 'utf8')) as BenchResults)
+    log(`Wrote docs/benchmarks.md and docs/benchmarks.svg from ${file}.`)
+    return
+  }
   const scale = quick ? 0.15 : 1
   const env = environment()
   log(
@@ -157,10 +171,7 @@ const main = async () => {
   const json = `${JSON.stringify(results, null, 2)}\n`
   writeFileSync(join(resultsDirectory, `${quick ? 'quick-' : ''}${stamp}.json`), json)
   writeFileSync(join(resultsDirectory, quick ? 'quick-latest.json' : 'latest.json'), json)
-  if (!quick) {
-    writeFileSync(join(root, 'docs', 'benchmarks.md'), markdownReport(results))
-    writeFileSync(join(root, 'docs', 'benchmarks.svg'), svgChart(results))
-  }
+  if (!quick) writeDocs(results)
   log(`\n${summaryTable(results)}\n`)
   log(
     quick

@@ -32,8 +32,12 @@ export const summarize = (samples: readonly number[]): Summary => {
   }
 }
 
-/** ours / theirs, `NaN` when theirs is 0 and ours is not, 1 when both are 0. */
+/**
+ * ours / theirs: 1 when both are 0, `NaN` (shown as n/a) when theirs is 0 and ours is not, or when
+ * either is negative (a difference of two noisy medians, such as import time added, can be).
+ */
 export const ratio = (ours: number, theirs: number): number => {
+  if (ours < 0 || theirs < 0) return Number.NaN
   if (theirs === 0) return ours === 0 ? 1 : Number.NaN
   return ours / theirs
 }
