@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
+import middy from '@middy/core'
 import { createClient, createClientPool, createCluster, RESP_TYPES } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { IdempotencyStoreError, makeIdempotent } from '../../src/index.js'
+import { IdempotencyStoreError, idempotent, makeIdempotent } from '../../src/index.js'
 import { RedisStore, type RedisStoreClient } from '../../src/redis.js'
-import { delay, manualClock } from '../helpers/lambda.js'
+import { delay, lambdaContext, manualClock } from '../helpers/lambda.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
 import { describeStoreConformance } from './store-conformance.js'
 
@@ -98,6 +99,22 @@ describe('RedisStore specifics', () => {
     const id = prefixedKey?.slice(keyPrefix.length)
     expect(await client.get(`idempotency:${id}`)).toMatch(/^\{"status":"COMPLETED",.*\}\n1$/)
     await client.del(`idempotency:${id}`)
+  })
+
+  it("works as the README shows: a connected client, a middy handler keyed by the payment's id", async () => {
+    type Payment = { paymentId: string; amount: number }
+    const charges: Payment[] = []
+    const charge = async (payment: Payment) => {
+      charges.push(payment)
+      return { chargeId: `ch_${charges.length}`, amount: payment.amount }
+    }
+
+    const store = new RedisStore({ client, keyPrefix: uniquePrefix() })
+    const handler = middy(charge).use(idempotent({ store, key: (event: Payment) => event.paymentId }))
+
+    const first = await handler({ paymentId: 'pay_123', amount: 100 }, lambdaContext())
+    expect(await handler({ paymentId: 'pay_123', amount: 100 }, lambdaContext())).toEqual(first)
+    expect(charges).toHaveLength(1)
   })
 
   for (const [when, startMs] of [
