@@ -38,6 +38,8 @@ export interface DynamoDBStoreOptions {
   attributeNames?: Partial<DynamoDBAttributeNames>
 }
 
+type ClaimCondition = { ConditionExpression: string; ExpressionAttributeNames: Record<string, string> }
+
 const defaultAttributeNames: DynamoDBAttributeNames = {
   id: 'id',
   expiration: 'expiration',
@@ -67,6 +69,8 @@ export class DynamoDBStore implements IdempotencyStore {
   readonly #tableName: string
   readonly #names: DynamoDBAttributeNames
   readonly #completeNames: Record<string, string>
+  readonly #claimKeeping: ClaimCondition
+  readonly #claimTakingOver: ClaimCondition
 
   constructor(options: DynamoDBStoreOptions) {
     if (typeof options?.client?.send !== 'function') {
@@ -89,6 +93,21 @@ export class DynamoDBStore implements IdempotencyStore {
       }
     }
     const n = this.#names
+    // The key is free when no record holds it, when its record has expired (DynamoDB's TTL deletes
+    // items up to 48 hours late, so expiry is checked here, not left to TTL), or when the record is
+    // an abandoned claim whose owner's lease has ended, unless the caller keeps abandoned claims.
+    this.#claimKeeping = {
+      ConditionExpression: 'attribute_not_exists(#id) OR #expiration <= :nowSeconds',
+      ExpressionAttributeNames: { '#id': n.id, '#expiration': n.expiration },
+    }
+    this.#claimTakingOver = {
+      ConditionExpression: `${this.#claimKeeping.ConditionExpression} OR (#status = :inProgress AND #lease <= :nowMs)`,
+      ExpressionAttributeNames: {
+        ...this.#claimKeeping.ExpressionAttributeNames,
+        '#status': n.status,
+        '#lease': n.leaseExpiresAt,
+      },
+    }
     this.#completeNames = {
       '#expiration': n.expiration,
       '#status': n.status,
@@ -113,21 +132,12 @@ export class DynamoDBStore implements IdempotencyStore {
         new PutItemCommand({
           TableName: this.#tableName,
           Item: item,
-          // The key is free when no record holds it, when its record has expired (DynamoDB's TTL
-          // deletes items up to 48 hours late, so expiry is checked here, not left to TTL), or
-          // when the record is an abandoned claim whose owner's lease has ended.
-          ConditionExpression:
-            'attribute_not_exists(#id) OR #expiration <= :nowSeconds OR (#status = :inProgress AND #lease <= :nowMs)',
-          ExpressionAttributeNames: {
-            '#id': n.id,
-            '#expiration': n.expiration,
-            '#status': n.status,
-            '#lease': n.leaseExpiresAt,
-          },
+          ...(request.keepAbandoned ? this.#claimKeeping : this.#claimTakingOver),
           ExpressionAttributeValues: {
             ':nowSeconds': { N: String(Math.floor(request.nowMs / 1000)) },
-            ':nowMs': { N: String(request.nowMs) },
-            ':inProgress': { S: 'IN_PROGRESS' },
+            ...(request.keepAbandoned
+              ? {}
+              : { ':nowMs': { N: String(request.nowMs) }, ':inProgress': { S: 'IN_PROGRESS' } }),
           },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),

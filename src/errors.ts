@@ -69,6 +69,29 @@ export class IdempotencyInProgressError extends IdempotencyError {
 }
 
 /**
+ * An earlier invocation claimed the key and lost its lease before finishing (a crash or timeout),
+ * and the function uses `abandoned: 'block'`: its work may or may not have taken effect, so the key
+ * stays blocked until an operator inspects it and releases it (see `releaseKey`). HTTP 409: do not
+ * retry blindly; the operation needs review.
+ *
+ * @example
+ * throw new IdempotencyAbandonedError('3f2a...') // names the hashed record id, never the raw key
+ */
+export class IdempotencyAbandonedError extends IdempotencyError {
+  /** The hashed record id, for `inspectKey` / `releaseKey`. */
+  readonly id: string
+
+  constructor(id: string) {
+    super(
+      'IDEMPOTENCY_ABANDONED',
+      409,
+      `an earlier request with this idempotency key stopped before finishing and needs review (record ${id})`,
+    )
+    this.id = id
+  }
+}
+
+/**
  * The key was already used with a different request (the fingerprints differ). HTTP 422: the
  * client must send a new key for a new request. Nothing ran.
  *

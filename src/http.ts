@@ -229,6 +229,11 @@ const problems: Record<string, { title: string; detail: string }> = {
     detail:
       'A request with the same key is still being processed. Retry after the time in Retry-After to get its result.',
   },
+  IDEMPOTENCY_ABANDONED: {
+    title: 'An earlier request with this Idempotency-Key did not finish',
+    detail:
+      'It may or may not have taken effect, so this key is blocked until the operation is reviewed. Do not retry with a new key before you know the outcome.',
+  },
   IDEMPOTENCY_STORE_UNAVAILABLE: {
     title: 'Idempotency check unavailable',
     detail: 'The request was not processed. Retry it with the same key after the time in Retry-After.',

@@ -1,5 +1,7 @@
+export { inspectKey, type KeyInspection, type KeyReference, releaseKey } from './admin.js'
 export { type DynamoDBAttributeNames, DynamoDBStore, type DynamoDBStoreOptions } from './dynamodb-store.js'
 export {
+  IdempotencyAbandonedError,
   IdempotencyConfigError,
   IdempotencyError,
   type IdempotencyErrorOptions,
@@ -21,6 +23,11 @@ export { canonicalJson, hashValue, MAX_KEY_LENGTH, recordId } from './key.js'
 export { type MakeIdempotentOptions, makeIdempotent } from './make-idempotent.js'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
 export { type IdempotentMiddlewareOptions, idempotent } from './middleware.js'
-export type { IdempotencyLogger, IdempotencyOptions } from './options.js'
+export type {
+  IdempotencyEvent,
+  IdempotencyLogger,
+  IdempotencyOptions,
+  IdempotencyOutcome,
+} from './options.js'
 export { idempotentSqsHandler, type SqsIdempotencyOptions } from './sqs.js'
 export type { ClaimOutcome, ClaimRequest, IdempotencyStore, RecordStatus, StoredRecord } from './store.js'

@@ -33,7 +33,7 @@ export class MemoryStore implements IdempotencyStore {
 
   async claim(request: ClaimRequest): Promise<ClaimOutcome> {
     const existing = this.#records.get(request.id)
-    if (existing !== undefined && !isFree(existing, request.nowMs)) {
+    if (existing !== undefined && !isFree(existing, request.nowMs, request.keepAbandoned)) {
       return { claimed: false, existing: { ...existing } }
     }
     this.#records.set(request.id, {

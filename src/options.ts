@@ -8,6 +8,39 @@ export interface IdempotencyLogger {
 }
 
 /**
+ * What happened to a call, as reported to `onEvent`:
+ * `claimed` (the work runs), `completed`, `replayed`, `in-progress` (409), `mismatch` (422),
+ * `released` (the work failed), `fenced` (a late invocation's write was refused), `abandoned`
+ * (blocked key), `not-stored` (result refused), `claim-failed`, `complete-failed`, `release-failed`
+ * (store errors).
+ */
+export type IdempotencyOutcome =
+  | 'claimed'
+  | 'completed'
+  | 'replayed'
+  | 'in-progress'
+  | 'mismatch'
+  | 'released'
+  | 'fenced'
+  | 'abandoned'
+  | 'not-stored'
+  | 'claim-failed'
+  | 'complete-failed'
+  | 'release-failed'
+
+/** One outcome, for metrics and logs. `id` is the hashed record id: raw keys never leave the library. */
+export interface IdempotencyEvent {
+  outcome: IdempotencyOutcome
+  id: string
+  /** `replayed`: whether the local cache answered. */
+  cached?: boolean
+  /** `fenced`: which write was refused. */
+  step?: 'complete' | 'release'
+  /** Store failures: the error's name and message. */
+  error?: string
+}
+
+/**
  * Options shared by `idempotent()` and `makeIdempotent()`.
  *
  * @example
@@ -59,6 +92,24 @@ export interface IdempotencyOptions<TInput = unknown> {
   now?: () => number
   /** Where warnings go; `false` silences them. @default console */
   logger?: IdempotencyLogger | false
+  /**
+   * Called with every outcome (claimed, replayed, in-progress, mismatch, released, fenced...), for
+   * metrics or structured logs. It runs inline: keep it fast. Errors it throws are logged and
+   * ignored. @default none
+   */
+  onEvent?: (event: IdempotencyEvent) => void
+  /**
+   * What happens to a key whose invocation lost its lease before finishing (a crash or timeout).
+   * `'retry'`: the next retry takes it over and runs the work again. `'block'`: the key answers an
+   * `IdempotencyAbandonedError` until an operator releases it (`releaseKey`), for work that must
+   * never run twice even after a crash, such as withdrawals. @default 'retry'
+   */
+  abandoned?: 'retry' | 'block'
+  /**
+   * Encoded results longer than this are stored compressed (Brotli, base64), so JSON results of
+   * about 1 MB fit a 400 KB DynamoDB item. @default 16_384
+   */
+  compressAboveBytes?: number
 }
 
 /** Options resolved and checked once, when the factory runs. */
@@ -74,6 +125,9 @@ export interface ResolvedOptions<TInput = unknown> {
   required: boolean
   now: () => number
   logger: IdempotencyLogger | undefined
+  onEvent: ((event: IdempotencyEvent) => void) | undefined
+  abandoned: 'retry' | 'block'
+  compressAboveBytes: number
   /** The wrapped function's stable name (`makeIdempotent`), `''` for the middleware. */
   name: string
 }
@@ -87,6 +141,8 @@ const defaults = {
   now: Date.now,
   logger: console,
   scope: '',
+  abandoned: 'retry',
+  compressAboveBytes: 16_384,
 } as const
 
 /**
@@ -116,6 +172,11 @@ export const resolveOptions = <TInput>(
   assertInteger('ttlSeconds', merged.ttlSeconds, 1)
   assertInteger('leaseMs', merged.leaseMs, 1)
   assertInteger('localCache', merged.localCache, 0)
+  assertInteger('compressAboveBytes', merged.compressAboveBytes, 0)
+  assertOptionalFunction('onEvent', merged.onEvent)
+  if (merged.abandoned !== 'retry' && merged.abandoned !== 'block') {
+    throw new IdempotencyConfigError('abandoned', "'retry' or 'block'", merged.abandoned)
+  }
   let waitMs = 0
   if (merged.inProgress !== 'reject') {
     const waiting = merged.inProgress as { waitMs?: unknown } | undefined
@@ -144,6 +205,9 @@ export const resolveOptions = <TInput>(
     required: merged.required,
     now: merged.now,
     logger: logger === false ? undefined : logger,
+    onEvent: merged.onEvent,
+    abandoned: merged.abandoned,
+    compressAboveBytes: merged.compressAboveBytes,
     name,
   }
 }

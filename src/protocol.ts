@@ -2,19 +2,17 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Context } from 'aws-lambda'
 import {
-  IdempotencyError,
+  IdempotencyAbandonedError,
   IdempotencyInProgressError,
-  IdempotencyKeyInvalidError,
   IdempotencyKeyReusedError,
   IdempotencyResultError,
   IdempotencyStoreError,
 } from './errors.js'
-import { sourceIdentity } from './event-sources.js'
-import { hashValue, normalizeKey, recordId } from './key.js'
+import { describeError, identify } from './identity.js'
 import { LocalCache } from './local-cache.js'
-import type { ResolvedOptions } from './options.js'
-import { decodeResult, encodeNotStored, encodeResult } from './result-codec.js'
-import type { StoredRecord } from './store.js'
+import type { IdempotencyOutcome, ResolvedOptions } from './options.js'
+import { decodeResult, encodeNotStored, encodeResult, packResult, unpackResult } from './result-codec.js'
+import type { ClaimOutcome, ClaimRequest, StoredRecord } from './store.js'
 
 /** A key this invocation holds: what it needs to complete or release it. */
 export interface Claim {
@@ -46,17 +44,40 @@ export interface Protocol<TInput> {
 // Delays between polls while waiting for another invocation's result (`inProgress: { waitMs }`).
 const FIRST_POLL_MS = 20
 const MAX_POLL_MS = 250
-const COMPLETE_ATTEMPTS = 2
+// A failed completion is tried once more after this pause (the SDK has already retried by then).
+const COMPLETE_RETRY_DELAY_MS = 100
+// 9999-12-31T23:59:59Z: the expiry of a claim that must never free itself (`abandoned: 'block'`).
+const NEVER_SECONDS = 253_402_300_799
+
+// Outcomes that mean something went wrong: they are logged as well as reported to onEvent.
+const warnings: Partial<Record<IdempotencyOutcome, string>> = {
+  fenced: 'the lease ended and another invocation took the key over; this invocation wrote nothing',
+  'complete-failed': 'could not store the result; the key stays claimed until its lease ends',
+  'release-failed': 'could not release the key; a retry can run once the lease ends',
+  'not-stored': 'the result could not be stored; retries get an IdempotencyResultError',
+  abandoned: 'an earlier invocation lost its lease before finishing; the key is blocked until released',
+}
 
 /** Builds the protocol once per middleware or wrapped function; it holds no per-request state. */
 export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protocol<TInput> => {
-  const { store, now, ttlSeconds, logger } = options
+  const { store, now, ttlSeconds, logger, onEvent } = options
   const cache = new LocalCache(options.localCache)
+  const block = options.abandoned === 'block'
 
-  const replay = (record: Pick<StoredRecord, 'id' | 'fingerprint' | 'result'>, expiresAtMs: number) => {
-    const result = record.result ?? 'null'
-    cache.set(record.id, { fingerprint: record.fingerprint, result, expiresAtMs })
-    return { action: 'replay', result: decodeResult(result) } as const
+  const report = (outcome: IdempotencyOutcome, id: string, details: Record<string, unknown> = {}) => {
+    const message = warnings[outcome]
+    if (message !== undefined) logger?.warn(`lambda-idempotency: ${message}`, { id, outcome, ...details })
+    if (onEvent === undefined) return
+    try {
+      onEvent({ outcome, id, ...details })
+    } catch (error) {
+      logger?.warn('lambda-idempotency: the onEvent hook threw; ignored', { id, error: describeError(error) })
+    }
+  }
+
+  const replay = (id: string, stored: string, cached: boolean): Decision => {
+    report('replayed', id, { cached })
+    return { action: 'replay', result: decodeResult(unpackResult(stored)) }
   }
 
   const begin = async (input: TInput, context: Context | undefined): Promise<Decision> => {
@@ -66,8 +87,11 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
 
     const cached = cache.get(id, now())
     if (cached !== undefined) {
-      if (cached.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError()
-      return { action: 'replay', result: decodeResult(cached.result) }
+      if (cached.fingerprint !== fingerprint) {
+        report('mismatch', id)
+        throw new IdempotencyKeyReusedError()
+      }
+      return replay(id, cached.result, true)
     }
 
     const owner = randomUUID()
@@ -75,72 +99,82 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
     for (let delay = FIRST_POLL_MS; ; delay = Math.min(delay * 2, MAX_POLL_MS)) {
       const nowMs = now()
       const leaseExpiresAtMs = nowMs + leaseFor(options, context)
-      const request = {
+      const request: ClaimRequest = {
         id,
         owner,
         fingerprint,
         leaseExpiresAtMs,
-        // An abandoned claim must outlive its lease, or expiry would free the key while it runs.
-        expiresAtSeconds: Math.max(Math.floor(nowMs / 1000) + ttlSeconds, Math.ceil(leaseExpiresAtMs / 1000)),
+        // A claim must outlive its lease, or expiry would free the key while the work runs; a
+        // blocking claim never expires by itself.
+        expiresAtSeconds: block
+          ? NEVER_SECONDS
+          : Math.max(Math.floor(nowMs / 1000) + ttlSeconds, Math.ceil(leaseExpiresAtMs / 1000)),
         nowMs,
+        keepAbandoned: block,
       }
-      let outcome: Awaited<ReturnType<typeof store.claim>>
+      let outcome: ClaimOutcome
       try {
         outcome = await store.claim(request)
       } catch (error) {
+        report('claim-failed', id, { error: describeError(error) })
         throw new IdempotencyStoreError('claim', error)
       }
-      if (outcome.claimed) return { action: 'run', claim: { id, owner, fingerprint } }
+      if (outcome.claimed) {
+        report('claimed', id)
+        return { action: 'run', claim: { id, owner, fingerprint } }
+      }
 
       const { existing } = outcome
-      if (existing.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError()
-      if (existing.status === 'COMPLETED') return replay(existing, existing.expiresAtSeconds * 1000)
+      if (existing.fingerprint !== fingerprint) {
+        report('mismatch', id)
+        throw new IdempotencyKeyReusedError()
+      }
+      if (existing.status === 'COMPLETED') {
+        cache.set(id, {
+          fingerprint,
+          result: existing.result ?? 'null',
+          expiresAtMs: existing.expiresAtSeconds * 1000,
+        })
+        return replay(id, existing.result ?? 'null', false)
+      }
+      if (block && (existing.leaseExpiresAtMs ?? 0) <= nowMs) {
+        report('abandoned', id)
+        throw new IdempotencyAbandonedError(id)
+      }
 
       // Still in progress: answer now, or poll with the claim itself, which also takes the key
       // over (and runs the work) if the first invocation fails and releases it meanwhile.
       const remainingWaitMs = waitUntil - performance.now()
       if (remainingWaitMs <= 0) {
-        const leftMs = (existing.leaseExpiresAtMs ?? nowMs) - nowMs
-        throw new IdempotencyInProgressError(Math.max(1, Math.ceil(leftMs / 1000)))
+        report('in-progress', id)
+        throw new IdempotencyInProgressError(retryAfterSeconds(existing, nowMs))
       }
       await sleep(Math.min(delay, remainingWaitMs))
     }
   }
 
   const complete = async (claim: Claim, value: unknown): Promise<void> => {
-    const { stored, failure } = encodeForStore(value, store.maxResultBytes)
-    const nowMs = now()
-    const expiresAtSeconds = Math.floor(nowMs / 1000) + ttlSeconds
-    for (let attempt = 1; attempt <= COMPLETE_ATTEMPTS; attempt++) {
+    const { stored, failure } = encodeForStore(value, store.maxResultBytes, options.compressAboveBytes)
+    const expiresAtSeconds = Math.floor(now() / 1000) + ttlSeconds
+    for (let attempt = 1; ; attempt++) {
       try {
-        const owned = await store.complete(claim.id, claim.owner, stored, expiresAtSeconds)
-        if (owned) {
+        if (await store.complete(claim.id, claim.owner, stored, expiresAtSeconds)) {
           cache.set(claim.id, {
             fingerprint: claim.fingerprint,
             result: stored,
             expiresAtMs: expiresAtSeconds * 1000,
           })
+          report(failure === undefined ? 'completed' : 'not-stored', claim.id)
         } else {
-          logger?.warn(
-            'lambda-idempotency: the lease ended and another invocation took the key over; result not stored',
-            {
-              id: claim.id,
-              outcome: 'fenced',
-            },
-          )
+          report('fenced', claim.id, { step: 'complete' })
         }
         break
       } catch (error) {
-        if (attempt === COMPLETE_ATTEMPTS) {
-          logger?.warn(
-            'lambda-idempotency: could not store the result; the key stays claimed until its lease ends',
-            {
-              id: claim.id,
-              outcome: 'complete-failed',
-              error: describeError(error),
-            },
-          )
+        if (attempt === 2) {
+          report('complete-failed', claim.id, { error: describeError(error) })
+          break
         }
+        await sleep(COMPLETE_RETRY_DELAY_MS)
       }
     }
     if (failure !== undefined) throw failure
@@ -149,81 +183,13 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
   const release = async (claim: Claim): Promise<void> => {
     try {
       const owned = await store.release(claim.id, claim.owner)
-      if (!owned) {
-        logger?.warn(
-          'lambda-idempotency: the lease ended and another invocation took the key over; not released',
-          {
-            id: claim.id,
-            outcome: 'fenced',
-          },
-        )
-      }
+      report(owned ? 'released' : 'fenced', claim.id, { step: 'release' })
     } catch (error) {
-      logger?.warn('lambda-idempotency: could not release the key; a retry can run once the lease ends', {
-        id: claim.id,
-        outcome: 'release-failed',
-        error: describeError(error),
-      })
+      report('release-failed', claim.id, { error: describeError(error) })
     }
   }
 
   return { begin, complete, release }
-}
-
-/** The record id and fingerprint of a call, computed once; `undefined` when it runs unprotected. */
-const identify = <TInput>(
-  options: ResolvedOptions<TInput>,
-  input: TInput,
-  context: Context | undefined,
-): { id: string; fingerprint: string | undefined } | undefined => {
-  // Without a key selector: the id an event source carries (EventBridge, SQS, SNS, streams), else
-  // the hash of the whole input.
-  const source = options.key === undefined ? sourceIdentity(input) : undefined
-  const key =
-    options.key !== undefined
-      ? read('the key', () => options.key?.(input, context))
-      : (source?.key ?? read('the input', () => hashValue(input)))
-  const normalized = normalizeKey(key)
-  if (normalized === undefined) {
-    if (options.required) {
-      throw new IdempotencyKeyInvalidError('IDEMPOTENCY_KEY_MISSING', 'the request has no idempotency key')
-    }
-    return undefined
-  }
-  const selectScope = options.scope
-  const scope =
-    typeof selectScope === 'string'
-      ? selectScope
-      : read('the scope', () => checkScope(selectScope(input, context)))
-  const id = recordId({ functionName: context?.functionName ?? '', name: options.name, scope }, normalized)
-
-  let fingerprint: string | undefined
-  if (typeof options.fingerprint === 'function') {
-    const selector = options.fingerprint
-    fingerprint = read('the fingerprint', () => hashValue(selector(input)))
-  } else if (options.fingerprint === undefined) {
-    if (source !== undefined) fingerprint = read('the fingerprint', () => hashValue(source.fingerprint))
-    // With the default key the key already is the hash of the whole input: nothing more to check.
-    else if (options.key !== undefined) fingerprint = read('the fingerprint', () => hashValue(input))
-  }
-  return { id, fingerprint }
-}
-
-// A selector that throws on odd input (a string event, a missing header map) is bad input, not a
-// bug in this library: answer 400 and keep the selector's error as the cause.
-const read = <T>(what: string, select: () => T): T => {
-  try {
-    return select()
-  } catch (error) {
-    if (error instanceof IdempotencyError) throw error
-    throw new IdempotencyKeyInvalidError(
-      'IDEMPOTENCY_INPUT_INVALID',
-      `could not read ${what}: ${describeError(error)}`,
-      {
-        cause: error,
-      },
-    )
-  }
 }
 
 const leaseFor = (options: { leaseMs: number }, context: Context | undefined): number => {
@@ -233,19 +199,23 @@ const leaseFor = (options: { leaseMs: number }, context: Context | undefined): n
   return Number.isFinite(remaining) && remaining >= 0 ? remaining : options.leaseMs
 }
 
+const retryAfterSeconds = (record: StoredRecord, nowMs: number): number =>
+  Math.max(1, Math.ceil(((record.leaseExpiresAtMs ?? nowMs) - nowMs) / 1000))
+
 /** The text to store for a result: the encoded value, or the "not stored" marker and its reason. */
 const encodeForStore = (
   value: unknown,
   maxBytes: number,
+  compressAboveBytes: number,
 ): { stored: string; failure?: IdempotencyResultError } => {
   let failure: IdempotencyResultError
   try {
-    const stored = encodeResult(value)
+    const stored = packResult(encodeResult(value), compressAboveBytes)
     // A UTF-16 unit is at most 3 UTF-8 bytes: skip the byte count when it cannot matter.
     const bytes = stored.length * 3 <= maxBytes ? 0 : Buffer.byteLength(stored)
     if (bytes <= maxBytes) return { stored }
     failure = new IdempotencyResultError(
-      `the encoded result is ${bytes} bytes; the store holds at most ${maxBytes}`,
+      `the result is ${bytes} bytes once encoded and compressed; the store holds at most ${maxBytes}`,
     )
   } catch (error) {
     if (!(error instanceof IdempotencyResultError)) throw error
@@ -253,13 +223,3 @@ const encodeForStore = (
   }
   return { stored: encodeNotStored(failure.reason), failure }
 }
-
-const checkScope = (scope: unknown): string => {
-  if (scope === undefined || scope === null) return ''
-  if (typeof scope !== 'string')
-    throw new TypeError(`the scope selector returned a ${typeof scope}, not a string`)
-  return scope
-}
-
-const describeError = (error: unknown): string =>
-  error instanceof Error ? `${error.name}: ${error.message}` : String(error)

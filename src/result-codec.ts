@@ -1,3 +1,4 @@
+import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib'
 import { IdempotencyResultError } from './errors.js'
 
 /*
@@ -123,3 +124,26 @@ const revive = (value: unknown): unknown => {
   for (const key in record) record[key] = revive(record[key])
   return value
 }
+
+// Compressed results start with a control character, which JSON text never does.
+const COMPRESSED = '\u0001br:'
+
+/**
+ * Compresses an encoded result longer than `thresholdBytes` (Brotli, then base64 so every store
+ * can hold it as a string), when that makes it smaller.
+ */
+export const packResult = (text: string, thresholdBytes: number): string => {
+  if (text.length <= thresholdBytes) return text
+  const compressed = brotliCompressSync(text, {
+    // Quality 5 compresses JSON about as well as the maximum (11) at a small fraction of the CPU.
+    params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: text.length },
+  })
+  const packed = COMPRESSED + compressed.toString('base64')
+  return packed.length < text.length ? packed : text
+}
+
+/** The encoded result inside a stored one, decompressed if needed. */
+export const unpackResult = (stored: string): string =>
+  stored.startsWith(COMPRESSED)
+    ? brotliDecompressSync(Buffer.from(stored.slice(COMPRESSED.length), 'base64')).toString('utf8')
+    : stored

@@ -27,6 +27,11 @@ export interface ClaimRequest {
   expiresAtSeconds: number
   /** The caller's clock, epoch milliseconds: the store compares expiry and lease against it. */
   nowMs: number
+  /**
+   * When true, an `IN_PROGRESS` record whose lease has ended is NOT taken over: the claim fails and
+   * reports it, so work that must never re-run automatically stays blocked. @default false
+   */
+  keepAbandoned?: boolean
 }
 
 /** The outcome of a claim: taken, or the live record that holds the key. */
@@ -39,7 +44,8 @@ export type ClaimOutcome = { claimed: true } | { claimed: false; existing: Store
  * - `claim` is atomic: of any number of concurrent claims on a free id, exactly one succeeds.
  *   An id is free when it has no record, its record has expired (`expiresAtSeconds` passed,
  *   whether or not the store has deleted it yet), or its record is `IN_PROGRESS` with a lease
- *   that has ended (the owner is presumed dead and is taken over).
+ *   that has ended (the owner is presumed dead and is taken over), unless the request says
+ *   `keepAbandoned`. See {@link isFree}.
  * - `complete` and `release` act only while `owner` still owns the `IN_PROGRESS` record, and
  *   report `false` otherwise (fenced: a late invocation never touches its successor's record).
  *
@@ -63,7 +69,10 @@ export interface IdempotencyStore {
   readonly maxResultBytes: number
 }
 
-/** True when the record no longer holds its id at `nowMs` (expired, or an abandoned claim). */
-export const isFree = (record: StoredRecord, nowMs: number): boolean =>
+/**
+ * True when the record no longer holds its id at `nowMs`: it has expired, or it is an abandoned
+ * claim (unless `keepAbandoned`).
+ */
+export const isFree = (record: StoredRecord, nowMs: number, keepAbandoned = false): boolean =>
   record.expiresAtSeconds * 1000 <= nowMs ||
-  (record.status === 'IN_PROGRESS' && (record.leaseExpiresAtMs ?? 0) <= nowMs)
+  (!keepAbandoned && record.status === 'IN_PROGRESS' && (record.leaseExpiresAtMs ?? 0) <= nowMs)

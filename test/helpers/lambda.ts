@@ -47,3 +47,8 @@ export const gate = () => {
   })
   return { open, opened }
 }
+
+/** Polls `condition` every 5 ms until it holds (the test's own timeout bounds the wait). */
+export const until = async (condition: () => boolean | Promise<boolean>): Promise<void> => {
+  while (!(await condition())) await delay(5)
+}

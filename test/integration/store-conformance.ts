@@ -1,16 +1,21 @@
+import { randomBytes } from 'node:crypto'
 import middy from '@middy/core'
 import { beforeEach, describe, expect, it } from 'vitest'
 import {
+  hashValue,
+  IdempotencyAbandonedError,
   IdempotencyInProgressError,
   IdempotencyKeyInvalidError,
   IdempotencyKeyReusedError,
   IdempotencyResultError,
   type IdempotencyStore,
   idempotent,
+  inspectKey,
   makeIdempotent,
   recordId,
+  releaseKey,
 } from '../../src/index.js'
-import { delay, gate, lambdaContext, manualClock, recordingLogger } from '../helpers/lambda.js'
+import { delay, gate, lambdaContext, manualClock, recordingLogger, until } from '../helpers/lambda.js'
 
 /** What a store under test provides to the suite. */
 export interface StoreUnderTest {
@@ -473,7 +478,8 @@ export const describeStoreConformance = (storeName: string, createFixture: () =>
           ['function', { callback: () => {} }],
           ['Map', { lookup: new Map([[1, 2]]) }],
           ['circular', circular],
-          ['bytes', { blob: 'x'.repeat(store.maxResultBytes + 1) }],
+          // Random bytes do not compress: too large even after compression.
+          ['bytes', { blob: randomBytes(store.maxResultBytes).toString('base64') }],
         ]
         for (const [name, result] of unstorable) {
           let runs = 0
@@ -618,6 +624,148 @@ export const describeStoreConformance = (storeName: string, createFixture: () =>
       })
     })
 
+    describe('abandoned claims', () => {
+      it("with abandoned: 'block', keeps a key whose invocation died blocked until an operator releases it", async () => {
+        const clock = manualClock()
+        const crashed = gate()
+        let runs = 0
+        const withdraw = makeIdempotent(
+          async (input: { id: string; crash?: boolean }, _context?: unknown) => {
+            runs++
+            if (input.crash) await crashed.opened // never opened: the invocation "dies" mid-work
+            return 'withdrawn'
+          },
+          {
+            store,
+            name: 'withdraw',
+            key: (input) => input.id,
+            fingerprint: false,
+            abandoned: 'block',
+            now: clock.now,
+            logger: false,
+          },
+        )
+        void withdraw({ id: 'w-9', crash: true }, lambdaContext({ remainingMs: 1_000 }))
+        await until(async () => (await store.get(idOf('w-9', '', 'withdraw'))) !== undefined)
+        clock.advance(1_000)
+
+        const blocked = await withdraw({ id: 'w-9' }, lambdaContext()).catch((e: unknown) => e)
+        expect(blocked).toBeInstanceOf(IdempotencyAbandonedError)
+        expect(blocked).toMatchObject({
+          statusCode: 409,
+          code: 'IDEMPOTENCY_ABANDONED',
+          id: idOf('w-9', '', 'withdraw'),
+        })
+        clock.advance(10 * 86_400_000) // days later, still blocked: the claim never expires by itself
+        await expect(withdraw({ id: 'w-9' }, lambdaContext())).rejects.toBeInstanceOf(
+          IdempotencyAbandonedError,
+        )
+        expect(runs).toBe(1)
+
+        const id = (blocked as IdempotencyAbandonedError).id
+        expect(await inspectKey(store, { id }, clock.now())).toMatchObject({
+          status: 'IN_PROGRESS',
+          abandoned: true,
+        })
+        expect(await releaseKey(store, { key: 'w-9', functionName: FUNCTION, name: 'withdraw' })).toBe(true)
+        await expect(withdraw({ id: 'w-9' }, lambdaContext())).resolves.toBe('withdrawn')
+        expect(runs).toBe(2)
+        expect(await releaseKey(store, { id })).toBe(false) // completed records are left alone
+      })
+
+      it('with the default, lets the next retry take over a dead invocation', async () => {
+        const clock = manualClock()
+        let runs = 0
+        const work = makeIdempotent(
+          async (input: { crash?: boolean }, _context?: unknown) => {
+            runs++
+            if (input.crash) await new Promise(() => {})
+            return 'done'
+          },
+          { store, name: 'work', key: () => 'w-10', fingerprint: false, now: clock.now },
+        )
+        void work({ crash: true }, lambdaContext({ remainingMs: 1_000 }))
+        await until(async () => (await store.get(idOf('w-10', '', 'work'))) !== undefined)
+        clock.advance(1_000)
+        await expect(work({}, lambdaContext())).resolves.toBe('done')
+        expect(runs).toBe(2)
+      })
+    })
+
+    describe('large results', () => {
+      it('stores a 1 MB JSON result compressed and replays it exactly', async () => {
+        const rows = Array.from({ length: 10_000 }, (_, i) => ({
+          orderId: `ord_${i}`,
+          customer: `cus_${i % 97}`,
+          amount: (i * 37) % 10_000,
+          currency: i % 2 ? 'EUR' : 'USD',
+          createdAt: new Date(Date.UTC(2026, 10, 28, 0, 0, i)).toISOString(),
+        }))
+        const report = { rows, total: rows.length }
+        expect(JSON.stringify(report).length).toBeGreaterThan(1_000_000)
+        let runs = 0
+        const work = makeIdempotent(
+          async (_input: string) => {
+            runs++
+            return report
+          },
+          { store, name: 'report' },
+        )
+        await work('november')
+        const stored = await store.get(idOf(hashValue('november'), '', 'report', ''))
+        expect(Buffer.byteLength(stored?.result ?? '')).toBeLessThan(store.maxResultBytes)
+        await expect(work('november')).resolves.toStrictEqual(report)
+        expect(runs).toBe(1)
+      })
+    })
+
+    describe('observability', () => {
+      it('reports every outcome to onEvent with the hashed id only', async () => {
+        const events: { outcome: string; id: string }[] = []
+        let fail = true
+        const handler = middy(async () => {
+          if (fail) throw new Error('declined')
+          return 'ok'
+        }).use(
+          idempotent({
+            store,
+            key: (e: { k: string; n?: number }) => e.k,
+            onEvent: (event) => events.push(event),
+            logger: false,
+          }),
+        )
+        await handler({ k: 'secret-key' }, lambdaContext()).catch(() => {})
+        fail = false
+        await handler({ k: 'secret-key' }, lambdaContext())
+        await handler({ k: 'secret-key' }, lambdaContext())
+        await handler({ k: 'secret-key', n: 2 }, lambdaContext()).catch(() => {})
+        expect(events.map((e) => e.outcome)).toEqual([
+          'claimed',
+          'released',
+          'claimed',
+          'completed',
+          'replayed',
+          'mismatch',
+        ])
+        expect(new Set(events.map((e) => e.id))).toEqual(new Set([idOf('secret-key')]))
+        expect(JSON.stringify(events)).not.toContain('secret-key')
+      })
+
+      it('keeps going when the onEvent hook throws', async () => {
+        const logger = recordingLogger()
+        const work = makeIdempotent(async (n: number) => n * 2, {
+          store,
+          name: 'double',
+          logger,
+          onEvent: () => {
+            throw new Error('metrics backend down')
+          },
+        })
+        await expect(work(21)).resolves.toBe(42)
+        expect(logger.lines[0]?.message).toMatch(/onEvent hook threw/)
+      })
+    })
+
     describe('the store interface', () => {
       const claimRequest = (id: string, owner: string, nowMs: number, overrides = {}) => ({
         id,
@@ -652,6 +800,20 @@ export const describeStoreConformance = (storeName: string, createFixture: () =>
         // Completed: the lease no longer matters, only the expiry does.
         expect((await store.claim(claimRequest('s-1', 'c', nowMs + 4_000))).claimed).toBe(false)
         expect((await store.claim(claimRequest('s-1', 'c', nowMs + 6_000))).claimed).toBe(true)
+      })
+
+      it('keeps an abandoned claim when asked to, while still freeing an expired record', async () => {
+        const nowMs = Date.now()
+        await store.claim(claimRequest('s-3', 'a', nowMs))
+        const late = nowMs + 5_000
+        expect(await store.claim(claimRequest('s-3', 'b', late, { keepAbandoned: true }))).toMatchObject({
+          claimed: false,
+          existing: { owner: 'a', status: 'IN_PROGRESS' },
+        })
+        expect((await store.claim(claimRequest('s-3', 'b', late))).claimed).toBe(true)
+        expect(
+          (await store.claim(claimRequest('s-3', 'c', nowMs + 70_000, { keepAbandoned: true }))).claimed,
+        ).toBe(true)
       })
 
       it('completes and releases only for the owner of an IN_PROGRESS record', async () => {
