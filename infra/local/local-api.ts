@@ -1,0 +1,181 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Context } from 'aws-lambda'
+import {
+  type LocalHttpRequest,
+  type LocalRoute,
+  type PayloadVersion,
+  toHttpApiEvent,
+  toRestApiEvent,
+} from './api-gateway-events.js'
+import { localLambdaContext } from './lambda-context.js'
+
+/** A route of the local API and the Lambda handler behind it. */
+export interface LocalApiRoute extends LocalRoute {
+  method: string
+  path: string
+  functionName: string
+  // biome-ignore lint/suspicious/noExplicitAny: any Lambda proxy handler, whichever payload it takes
+  handler: (event: any, context: Context) => Promise<unknown>
+  /** @default 10_000 */
+  timeoutMs?: number
+}
+
+/** Options of {@link startLocalApi}. */
+export interface LocalApiOptions {
+  routes: LocalApiRoute[]
+  /** `0` picks a free port. @default 3000 */
+  port?: number
+  /** @default '2.0' (HTTP API, as the stack deploys) */
+  payloadVersion?: PayloadVersion
+  /** Local-only `GET` routes answered with JSON, e.g. `/_local/state`. */
+  inspect?: Record<string, () => Promise<unknown>>
+  /** @default console.log */
+  log?: (line: string) => void
+}
+
+/** A running local API. */
+export interface LocalApi {
+  url: string
+  stop(): Promise<void>
+}
+
+/**
+ * Serves the routes on 127.0.0.1 the way API Gateway does: each HTTP request becomes a
+ * real-shaped proxy event for the handler, and the handler's `{ statusCode, headers, body }`
+ * becomes the HTTP response. A handler that throws is a 500 `Internal Server Error`, as API Gateway
+ * answers for a failed Lambda.
+ *
+ * @example
+ * const api = await startLocalApi({ port: 3000, routes: [{ method: 'POST', path: '/payments', ... }] })
+ */
+export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi> => {
+  const log = options.log ?? console.log
+  const version = options.payloadVersion ?? '2.0'
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      log(`[api] ${req.method} ${req.url} failed in the local server: ${(error as Error).stack}`)
+      if (!res.headersSent) res.writeHead(500)
+      res.end()
+    })
+  })
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const body = await readBody(req)
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    const inspect = req.method === 'GET' ? options.inspect?.[path] : undefined
+    if (inspect !== undefined) return sendJson(res, 200, await inspect())
+    const route = options.routes.find(
+      (candidate) => candidate.method === req.method && candidate.path === path,
+    )
+    if (route === undefined) return sendJson(res, 404, { message: 'Not Found' })
+
+    const request: LocalHttpRequest = {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      rawHeaders: req.rawHeaders,
+      body,
+      sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+    }
+    const event = version === '2.0' ? toHttpApiEvent(request, route) : toRestApiEvent(request, route)
+    let result: unknown
+    try {
+      result = await route.handler(event, localLambdaContext(route.functionName, route.timeoutMs ?? 10_000))
+    } catch (error) {
+      log(`[api] ${route.routeKey} -> 500: ${route.functionName} threw ${(error as Error).stack}`)
+      return sendJson(res, 500, { message: 'Internal Server Error' })
+    }
+    const response = toHttpResponse(result, version)
+    log(`[api] ${route.routeKey}${keyOf(req)} -> ${describe(response)}`)
+    res.writeHead(response.statusCode, response.headers)
+    res.end(response.body)
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 3000, '127.0.0.1', () => resolve())
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : options.port
+  return { url: `http://127.0.0.1:${port}`, stop: () => close(server) }
+}
+
+interface HttpResponse {
+  statusCode: number
+  headers: Record<string, string | string[]>
+  body: Buffer
+}
+
+/** What API Gateway makes of a Lambda proxy result. */
+const toHttpResponse = (result: unknown, version: PayloadVersion): HttpResponse => {
+  const proxy = result as {
+    statusCode?: number
+    headers?: Record<string, string | number | boolean>
+    multiValueHeaders?: Record<string, (string | number | boolean)[]>
+    cookies?: string[]
+    body?: string
+    isBase64Encoded?: boolean
+  }
+  if (typeof proxy !== 'object' || proxy === null || typeof proxy.statusCode !== 'number') {
+    // HTTP APIs infer a 200 JSON response from any other value; REST APIs call it a malformed response.
+    if (version === '2.0') {
+      return {
+        statusCode: 200,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify(result) ?? ''),
+      }
+    }
+    return {
+      statusCode: 502,
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from('{"message": "Internal server error"}'),
+    }
+  }
+  const headers: Record<string, string | string[]> = {}
+  for (const [name, values] of Object.entries(proxy.multiValueHeaders ?? {}))
+    headers[name.toLowerCase()] = values.map(String)
+  for (const [name, value] of Object.entries(proxy.headers ?? {})) headers[name.toLowerCase()] = String(value)
+  if (proxy.cookies !== undefined && proxy.cookies.length > 0) headers['set-cookie'] = proxy.cookies
+  const body =
+    proxy.body === undefined
+      ? Buffer.alloc(0)
+      : Buffer.from(proxy.body, proxy.isBase64Encoded ? 'base64' : 'utf8')
+  return { statusCode: proxy.statusCode, headers, body }
+}
+
+// The console line: the status and, for the answers idempotent() gives, what happened.
+const describe = (response: HttpResponse): string => {
+  if (String(response.headers['idempotent-replayed']).toLowerCase() === 'true') {
+    return `${response.statusCode} replayed (the handler did not run)`
+  }
+  if (String(response.headers['content-type']).startsWith('application/problem+json')) {
+    try {
+      const { title } = JSON.parse(response.body.toString('utf8')) as { title?: string }
+      return `${response.statusCode} ${title ?? ''}`
+    } catch {
+      // not JSON after all: the status alone says enough
+    }
+  }
+  return String(response.statusCode)
+}
+
+const keyOf = (req: IncomingMessage): string => {
+  const key = req.headers['idempotency-key']
+  return key === undefined ? '' : ` (Idempotency-Key ${key})`
+}
+
+const readBody = async (req: IncomingMessage): Promise<Buffer> => {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}
+
+const sendJson = (res: ServerResponse, statusCode: number, value: unknown): void => {
+  res.writeHead(statusCode, { 'content-type': 'application/json' })
+  res.end(`${JSON.stringify(value, null, 2)}\n`)
+}
+
+const close = (server: Server): Promise<void> =>
+  new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()))
+    server.closeAllConnections()
+  })

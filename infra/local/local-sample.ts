@@ -1,0 +1,179 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb'
+import type { PayloadVersion } from './api-gateway-events.js'
+import { type DynamoDBLocal, localClientConfig, startDynamoDBLocal } from './dynamodb-local.js'
+import { type LocalApi, startLocalApi } from './local-api.js'
+import { type LocalSqs, startLocalSqs } from './local-sqs.js'
+import { createSampleTables, type SampleTableNames, sampleTableNames } from './sample-tables.js'
+import { type SqsEventSource, startSqsEventSource } from './sqs-event-source.js'
+
+/** Options of {@link startLocalSample}. */
+export interface LocalSampleOptions {
+  /** Port of the API on 127.0.0.1; `0` picks a free one. @default 3000 */
+  port?: number
+  /** A DynamoDB endpoint to use instead of starting DynamoDB Local. @default an embedded DynamoDB Local */
+  dynamodbEndpoint?: string
+  /** Prefix of the table names. @default 'sample' */
+  tablePrefix?: string
+  /** The API Gateway payload the payment function receives. @default '2.0' (HTTP API, as deployed) */
+  payloadVersion?: PayloadVersion
+  /** Deliver every batch of the queue twice. @default false */
+  duplicateDeliveries?: boolean
+  /** Seconds before a failed message comes back. Shorter than in AWS so a retry shows quickly. @default 5 */
+  visibilityTimeoutSeconds?: number
+  /** Deliveries before a message moves to the dead-letter queue. @default 3 */
+  maxReceiveCount?: number
+  /** How long the simulated payment provider takes per new charge. @default 100 */
+  providerLatencyMs?: number
+  /** Where the console lines go. @default console.log */
+  log?: (line: string) => void
+}
+
+/** What the local run holds, as `GET /_local/state` shows it. */
+export interface LocalSampleState {
+  payments: Record<string, unknown>[]
+  providerCharges: number
+  orders: Record<string, unknown>[]
+  stock: Record<string, number>
+  deadLetters: number
+}
+
+/** A running local sample. */
+export interface LocalSample {
+  /** The API, e.g. `http://127.0.0.1:3000`: `POST {url}/payments`. */
+  url: string
+  dynamodbEndpoint: string
+  sqs: LocalSqs
+  tables: SampleTableNames
+  eventSource: SqsEventSource
+  state(): Promise<LocalSampleState>
+  stop(): Promise<void>
+}
+
+/**
+ * Runs the sample on this machine with the handlers the stack deploys: DynamoDB Local (or the
+ * endpoint given), the tables, a local SQS server (fauxqs) with the order events queue and its
+ * dead-letter queue, a poller that calls the consumer as Lambda's event source mapping does, and
+ * the API on 127.0.0.1. The functions read their configuration from `process.env`, set here before
+ * they are first imported, so one process runs one local sample.
+ *
+ * @example
+ * const sample = await startLocalSample({ port: 0, duplicateDeliveries: true })
+ * await fetch(`${sample.url}/payments`, { method: 'POST', headers: { 'idempotency-key': 'k1' }, body })
+ * await sample.stop()
+ */
+export const startLocalSample = async (options: LocalSampleOptions = {}): Promise<LocalSample> => {
+  const log = options.log ?? console.log
+  const stops: (() => Promise<void>)[] = []
+  const stop = async () => {
+    for (const stopOne of stops.reverse()) await stopOne()
+  }
+  try {
+    let dynamodbEndpoint = options.dynamodbEndpoint
+    if (dynamodbEndpoint === undefined) {
+      const dynamo: DynamoDBLocal = await startDynamoDBLocal()
+      stops.push(dynamo.stop)
+      dynamodbEndpoint = dynamo.endpoint
+    }
+    const dynamodb = new DynamoDBClient(localClientConfig(dynamodbEndpoint))
+    stops.push(async () => dynamodb.destroy())
+    const documents = DynamoDBDocumentClient.from(dynamodb)
+    const tables = sampleTableNames(options.tablePrefix ?? 'sample')
+    await createSampleTables(dynamodb, tables)
+
+    const sqs = await startLocalSqs({
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 5,
+      maxReceiveCount: options.maxReceiveCount ?? 3,
+    })
+    stops.push(sqs.stop)
+
+    const functions = await loadFunctions({
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      DYNAMODB_ENDPOINT: dynamodbEndpoint,
+      SQS_ENDPOINT: sqs.endpoint,
+      IDEMPOTENCY_TABLE: tables.idempotencyTable,
+      PAYMENTS_TABLE: tables.paymentsTable,
+      ORDERS_TABLE: tables.ordersTable,
+      STOCK_TABLE: tables.stockTable,
+      ORDER_EVENTS_QUEUE_URL: sqs.queueUrl,
+      PROVIDER_LATENCY_MS: String(options.providerLatencyMs ?? 100),
+    })
+
+    const eventSource = startSqsEventSource({
+      client: sqs.client,
+      queueUrl: sqs.queueUrl,
+      queueArn: sqs.queueArn,
+      deadLetterQueueUrl: sqs.deadLetterQueueUrl,
+      handler: functions.consumer.handler,
+      functionName: 'OrderConsumer',
+      timeoutMs: 10_000,
+      duplicateDeliveries: options.duplicateDeliveries ?? false,
+      log,
+    })
+    stops.push(eventSource.stop)
+
+    const state = async (): Promise<LocalSampleState> => {
+      const scan = async (tableName: string) =>
+        (await documents.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }))).Items ?? []
+      const stock = await scan(tables.stockTable)
+      const { Attributes = {} } = await sqs.client.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: sqs.deadLetterQueueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      )
+      return {
+        payments: await scan(tables.paymentsTable),
+        providerCharges: functions.payment.paymentProvider.chargeCount,
+        orders: await scan(tables.ordersTable),
+        stock: Object.fromEntries(stock.map((item) => [item.sku as string, Number(item.available)])),
+        deadLetters: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+      }
+    }
+
+    const api: LocalApi = await startLocalApi({
+      port: options.port ?? 3000,
+      payloadVersion: options.payloadVersion ?? '2.0',
+      routes: [
+        {
+          method: 'POST',
+          path: '/payments',
+          routeKey: 'POST /payments',
+          resource: '/payments',
+          functionName: 'Payment',
+          handler: functions.payment.handler,
+        },
+      ],
+      inspect: { '/_local/state': state },
+      log,
+    })
+    stops.push(api.stop)
+
+    return { url: api.url, dynamodbEndpoint, sqs, tables, eventSource, state, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+let loadedWith: string | undefined
+
+// The functions read process.env when their module is first evaluated, as in Lambda.
+const loadFunctions = async (environment: Record<string, string>) => {
+  const fingerprint = JSON.stringify(environment)
+  if (loadedWith !== undefined && loadedWith !== fingerprint) {
+    throw new Error(
+      'the sample functions were already loaded in this process with other endpoints or tables: run one local sample per process',
+    )
+  }
+  Object.assign(process.env, environment)
+  loadedWith = fingerprint
+  const [payment, consumer] = await Promise.all([
+    import('../functions/payment.js'),
+    import('../functions/order-consumer.js'),
+  ])
+  return { payment, consumer }
+}

@@ -1,0 +1,81 @@
+import { inspect, parseArgs } from 'node:util'
+import { startLocalSample } from './local-sample.js'
+
+// `npm start [-- --port 3000 --duplicates --payload 1.0]`: the sample API on this machine.
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.PORT ?? '3000' },
+    duplicates: { type: 'boolean', default: false },
+    payload: { type: 'string', default: '2.0' },
+    'dynamodb-endpoint': { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+})
+
+if (values.help) {
+  console.log(`npm start -- [options]
+
+  --port <n>                  port of the API on 127.0.0.1 (default 3000, or $PORT; 0 picks a free one)
+  --duplicates                deliver every batch of the order events queue twice
+  --payload 2.0|1.0           API Gateway payload: 2.0 = HTTP API (the stack's), 1.0 = REST API
+  --dynamodb-endpoint <url>   use this DynamoDB instead of starting DynamoDB Local`)
+  process.exit(0)
+}
+
+const port = Number(values.port)
+if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+  console.error(`--port must be a port number, got ${JSON.stringify(values.port)}`)
+  process.exit(2)
+}
+if (values.payload !== '2.0' && values.payload !== '1.0') {
+  console.error(`--payload must be 2.0 (HTTP API) or 1.0 (REST API), got ${JSON.stringify(values.payload)}`)
+  process.exit(2)
+}
+
+// The functions log structured fields (JSON lines in AWS); here, one line per log call.
+inspect.defaultOptions.breakLength = Number.POSITIVE_INFINITY
+
+let sample: Awaited<ReturnType<typeof startLocalSample>>
+try {
+  sample = await startLocalSample({
+    port,
+    duplicateDeliveries: values.duplicates,
+    payloadVersion: values.payload,
+    dynamodbEndpoint: values['dynamodb-endpoint'],
+  })
+} catch (error) {
+  const message =
+    (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+      ? `port ${port} is taken: try npm start -- --port 3001`
+      : (error as Error).message
+  console.error(`npm start failed: ${message}`)
+  process.exit(1)
+}
+
+console.log(`
+The sample payment API listens on ${sample.url}
+  POST ${sample.url}/payments       (Idempotency-Key header required)
+  GET  ${sample.url}/_local/state   payments, provider charges, orders, stock (local only)
+
+  DynamoDB   ${sample.dynamodbEndpoint}   tables ${Object.values(sample.tables).join(', ')}
+  SQS        ${sample.sqs.endpoint}   queue ${sample.sqs.queueUrl}
+  payload    ${values.payload === '2.0' ? 'HTTP API (2.0)' : 'REST API (1.0)'}${values.duplicates ? ', every queue batch delivered twice' : ''}
+
+Try:
+  curl -i ${sample.url}/payments -H 'Idempotency-Key: order-1001' -H 'content-type: application/json' \\
+    -d '{"amount": 4200, "currency": "EUR", "customer": "cus_42", "sku": "sku_coffee", "quantity": 1}'
+  (run it twice: the second answer is the same payment, with Idempotent-Replayed: true)
+
+Ctrl+C stops everything.
+`)
+
+let stopping = false
+const shutdown = async () => {
+  if (stopping) return
+  stopping = true
+  console.log('stopping...')
+  await sample.stop()
+  process.exit(0)
+}
+process.on('SIGINT', shutdown)
+process.on('SIGTERM', shutdown)
