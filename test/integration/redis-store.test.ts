@@ -351,6 +351,33 @@ describe('RedisStore specifics', () => {
     })
   })
 
+  it('answers 503, and runs nothing, when Redis has gone away (client settings from the README)', async () => {
+    const node = await startRedisServer()
+    const errors: unknown[] = []
+    const lost = createClient({
+      url: node.url,
+      disableOfflineQueue: true, // fail while reconnecting instead of queueing until the Lambda times out
+      commandOptions: { timeout: 1_000 },
+      socket: { connectTimeout: 1_000 },
+    }).on('error', (error) => errors.push(error)) // without a listener, a lost connection crashes the process
+    await lost.connect()
+    try {
+      let runs = 0
+      const work = makeIdempotent(async (n: number) => ++runs + n, {
+        store: new RedisStore({ client: lost }),
+        name: 'lost',
+      })
+      expect(await work(1)).toBe(2)
+      await node.stop()
+      await expect(work(2)).rejects.toBeInstanceOf(IdempotencyStoreError)
+      expect(runs).toBe(1)
+      expect(errors.length).toBeGreaterThan(0)
+    } finally {
+      lost.destroy()
+      await node.stop()
+    }
+  })
+
   it('works through a Redis Cluster client', async () => {
     const node = await startRedisServer([
       '--cluster-enabled',
