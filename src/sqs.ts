@@ -15,7 +15,8 @@ const DEFAULT_SQS_CONCURRENCY = 10
 
 /**
  * Options of {@link idempotentSqsHandler}. `store`, `ttlSeconds`, `leaseMs`, `inProgress`,
- * `localCache`, `now` and `logger` mean what they mean for `idempotent()`.
+ * `localCache`, `now`, `logger`, `onEvent`, `abandoned` and `compressAboveBytes` mean what they
+ * mean for `idempotent()`.
  *
  * @example
  * idempotentSqsHandler(createOrder, { store, key: (body) => body.eventId, concurrency: 5 })
@@ -23,7 +24,16 @@ const DEFAULT_SQS_CONCURRENCY = 10
 export interface SqsIdempotencyOptions<TBody = unknown>
   extends Pick<
     IdempotencyOptions,
-    'store' | 'ttlSeconds' | 'leaseMs' | 'inProgress' | 'localCache' | 'now' | 'logger'
+    | 'store'
+    | 'ttlSeconds'
+    | 'leaseMs'
+    | 'inProgress'
+    | 'localCache'
+    | 'now'
+    | 'logger'
+    | 'onEvent'
+    | 'abandoned'
+    | 'compressAboveBytes'
   > {
   /**
    * Returns a record's idempotency key from its parsed body, for example the event id a producer

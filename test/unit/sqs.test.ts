@@ -256,9 +256,13 @@ describe('idempotentSqsHandler records', () => {
     await expect(handler(event, context)).resolves.toEqual({ batchItemFailures: [] })
     await expect(handler(event, context)).resolves.toEqual({ batchItemFailures: [] })
     expect(runs).toBe(1)
-    expect(logger.lines).toEqual([
-      expect.objectContaining({ details: expect.objectContaining({ outcome: 'result-not-stored' }) }),
-    ])
+    expect(logger.lines).toContainEqual({
+      message: expect.stringContaining('counts as done'),
+      details: expect.objectContaining({
+        messageId: event.Records[0]?.messageId,
+        outcome: 'result-not-stored',
+      }),
+    })
   })
 
   it('fails every record without running it when the store cannot claim', async () => {
@@ -304,6 +308,16 @@ describe('idempotentSqsHandler records', () => {
     const event = { Records: [batch().Records[0] as SQSRecord] }
     await expect(handler(event, undefined as never)).resolves.toEqual({ batchItemFailures: [] })
     expect(leases).toEqual([1_005_000])
+  })
+
+  it('reports the outcome of every record to onEvent', async () => {
+    const outcomes: string[] = []
+    const { handler } = setup({ onEvent: (event) => outcomes.push(event.outcome) })
+    const [first] = batch().Records as [SQSRecord]
+
+    await handler({ Records: [first, { ...first, receiptHandle: 'AQEBother...' }] }, context)
+
+    expect(outcomes).toEqual(['claimed', 'completed', 'replayed'])
   })
 
   it('tells a record handler failure apart from its own result errors', async () => {
