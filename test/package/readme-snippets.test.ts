@@ -1,0 +1,149 @@
+import { readFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import ts from 'typescript'
+import { describe, expect, it } from 'vitest'
+import { packageEntries, readPackageJson, repoRoot } from './package-entries.js'
+
+// Every ```ts block of README.md compiles against the current sources, so the docs cannot drift
+// from the API. Each block is a module of its own; readme-prelude.d.ts declares the few names
+// (store, charge, context...) that snippets use without defining them.
+
+interface Snippet {
+  /** README line of the opening fence. */
+  line: number
+  /** The heading the block sits under. */
+  heading: string
+  code: string
+  /** Virtual file the block is compiled as: next to this test, so node_modules resolves. */
+  fileName: string
+}
+
+const readmePath = join(repoRoot, 'README.md')
+const preludePath = join(repoRoot, 'test', 'package', 'readme-prelude.d.ts')
+const typescriptLanguages = new Set(['ts', 'typescript', 'mts'])
+
+/** The fenced blocks whose info string starts with ts or typescript (CommonMark fences). */
+const extractSnippets = (markdown: string): Snippet[] => {
+  const snippets: Snippet[] = []
+  let heading = '(top)'
+  let open: { fence: string; language: string; line: number; lines: string[] } | undefined
+  markdown.split(/\r?\n/).forEach((text, index) => {
+    if (open === undefined) {
+      const fence = /^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)/.exec(text)
+      if (fence?.[1] !== undefined) {
+        open = { fence: fence[1], language: (fence[2] ?? '').toLowerCase(), line: index + 1, lines: [] }
+      } else if (/^ {0,3}#{1,6}\s/.test(text)) {
+        heading = text.replace(/^ {0,3}#{1,6}\s+/, '').trim()
+      }
+      return
+    }
+    const close = new RegExp(`^ {0,3}${open.fence[0]}{${open.fence.length},}\\s*$`)
+    if (!close.test(text)) {
+      open.lines.push(text)
+      return
+    }
+    if (typescriptLanguages.has(open.language)) {
+      snippets.push({
+        line: open.line,
+        heading,
+        code: `${open.lines.join('\n')}\n`,
+        fileName: join(repoRoot, 'test', 'package', `readme-snippet-line-${open.line}.ts`),
+      })
+    }
+    open = undefined
+  })
+  if (open !== undefined) throw new Error(`README.md:${open.line}: code block is never closed`)
+  return snippets
+}
+
+const pkg = readPackageJson()
+const entries = packageEntries(pkg)
+
+/**
+ * Points imports of the package (`'lambda-idempotency'`, `'lambda-idempotency/cdk'`) at the source
+ * of that exports entry. A subpath the exports map does not have is an error.
+ */
+const rewriteImports = (snippet: Snippet): string =>
+  snippet.code.replace(
+    new RegExp(`(['"])(${pkg.name}(?:/[^'"]*)?)\\1`, 'g'),
+    (_, quote: string, specifier: string) => {
+      const entry = entries.find((candidate) => candidate.specifier === specifier)
+      if (entry === undefined) {
+        throw new Error(
+          `README.md:${snippet.line} imports '${specifier}', which package.json "exports" does not have`,
+        )
+      }
+      const path = relative(dirname(snippet.fileName), entry.source).replace(/\.ts$/, '.js')
+      return `${quote}${path.startsWith('.') ? path : `./${path}`}${quote}`
+    },
+  )
+
+const snippets = extractSnippets(readFileSync(readmePath, 'utf8'))
+
+/** One program for the prelude and every snippet, with the repository's strict options. */
+const compile = () => {
+  const config = ts.getParsedCommandLineOfConfigFile(join(repoRoot, 'tsconfig.json'), undefined, {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'))
+    },
+  })
+  if (config === undefined) throw new Error('tsconfig.json could not be read')
+  // Each block is a module even without import or export: blocks never see each other's names.
+  const options: ts.CompilerOptions = {
+    ...config.options,
+    noEmit: true,
+    moduleDetection: ts.ModuleDetectionKind.Force,
+  }
+  const sources = new Map(snippets.map((snippet) => [snippet.fileName, rewriteImports(snippet)]))
+  const host = ts.createCompilerHost(options)
+  const { getSourceFile, fileExists, readFile } = host
+  host.getSourceFile = (fileName, language, ...rest) => {
+    const text = sources.get(fileName)
+    return text === undefined
+      ? getSourceFile.call(host, fileName, language, ...rest)
+      : ts.createSourceFile(fileName, text, language)
+  }
+  host.fileExists = (fileName) => sources.has(fileName) || fileExists.call(host, fileName)
+  host.readFile = (fileName) => sources.get(fileName) ?? readFile.call(host, fileName)
+  return ts.createProgram({ rootNames: [preludePath, ...sources.keys()], options, host })
+}
+
+const program = compile()
+
+/** Diagnostics of one file, each as "README.md:<line>:<column> TS<code>: <message>". */
+const diagnosticsOf = (fileName: string, toLocation: (line: number, column: number) => string): string[] => {
+  const sourceFile = program.getSourceFile(fileName)
+  if (sourceFile === undefined) return [`${fileName} is not part of the program`]
+  return [...program.getSyntacticDiagnostics(sourceFile), ...program.getSemanticDiagnostics(sourceFile)].map(
+    (diagnostic) => {
+      const { line, character } = sourceFile.getLineAndCharacterOfPosition(diagnostic.start ?? 0)
+      const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
+      return `${toLocation(line, character)} TS${diagnostic.code}: ${message}`
+    },
+  )
+}
+
+describe('README.md TypeScript snippets', () => {
+  it('finds the snippets, each with its heading', () => {
+    expect(snippets.length).toBeGreaterThan(0)
+    expect(snippets.some((snippet) => snippet.code.includes(`from '${pkg.name}'`))).toBe(true)
+  })
+
+  it('compiles the shared prelude of undefined names', () => {
+    const global = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((diagnostic) =>
+      ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'),
+    )
+    expect(global).toEqual([])
+    expect(
+      diagnosticsOf(preludePath, (line, column) => `readme-prelude.d.ts:${line + 1}:${column + 1}`),
+    ).toEqual([])
+  })
+
+  it.each(snippets)('compiles the block at README.md line $line (under $heading)', (snippet) => {
+    // The code starts on the line after the fence.
+    expect(
+      diagnosticsOf(snippet.fileName, (line, column) => `README.md:${snippet.line + 1 + line}:${column + 1}`),
+    ).toEqual([])
+  })
+})
