@@ -12,6 +12,9 @@ import {
  * The commands {@link RedisStore} sends, as node-redis 5 (the `redis` package) types them.
  * A client from `createClient()`, a pool from `createClientPool()` and a cluster from
  * `createCluster()` all fit; RESP2 and RESP3 both work.
+ *
+ * @example
+ * const client: RedisStoreClient = await createClient({ url: process.env.REDIS_URL }).connect()
  */
 export interface RedisStoreClient {
   set(
@@ -24,7 +27,12 @@ export interface RedisStoreClient {
   evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>
 }
 
-/** Options of {@link RedisStore}. */
+/**
+ * Options of {@link RedisStore}.
+ *
+ * @example
+ * new RedisStore({ client, keyPrefix: 'payments:', maxResultBytes: 1_000_000, expiryMarginSeconds: 600 })
+ */
 export interface RedisStoreOptions {
   /** A connected node-redis client you create, configure and own. The store never builds one. */
   client: RedisStoreClient
@@ -33,7 +41,7 @@ export interface RedisStoreOptions {
   /**
    * The largest encoded result accepted, in UTF-8 bytes. Redis holds up to 512 MB per value, but a
    * large value blocks its single thread for every other client while it is copied.
-   * @default 400_000 (what DynamoDBStore holds, so a result that fits one store fits the other)
+   * @default 400_000 (about what DynamoDBStore holds, so a result that fits one store fits the other)
    */
   maxResultBytes?: number
   /**
@@ -130,7 +138,7 @@ export class RedisStore implements IdempotencyStore {
       // still answers reads: a key that is held can still be reported, and replayed.
       if (!(error instanceof Error && error.message.startsWith('OOM'))) throw explainSetNxGet(error)
       const held = await this.get(request.id)
-      if (held === undefined || isFree(held, request.nowMs)) throw error
+      if (held === undefined || isFree(held, request.nowMs, request.keepAbandoned)) throw error
       return { claimed: false, existing: held }
     }
     // A record that the caller's clock finds expired or abandoned is replaced atomically, but only
@@ -139,7 +147,7 @@ export class RedisStore implements IdempotencyStore {
       const held = text(previous)
       if (held === undefined) return { claimed: true }
       const existing = decode(request.id, key, held)
-      if (!isFree(existing, request.nowMs)) return { claimed: false, existing }
+      if (!isFree(existing, request.nowMs, request.keepAbandoned)) return { claimed: false, existing }
       previous = await this.#run(takeOver, key, [headerOf(held), value, String(ttlMs)])
     }
   }
