@@ -139,7 +139,10 @@ export class PaymentsStack extends Stack {
     }
 
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'POST {ApiUrl}payments' })
-    new CfnOutput(this, 'StockTableName', { value: stock.tableName, description: 'put the SKUs to sell here' })
+    new CfnOutput(this, 'StockTableName', {
+      value: stock.tableName,
+      description: 'put the SKUs to sell here',
+    })
     new CfnOutput(this, 'OrderEventsDeadLetterQueueUrl', { value: deadLetters.queueUrl })
   }
 }
