@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda'
 import { IdempotencyConfigError } from './errors.js'
-import { lambdaContext } from './middleware.js'
+import { lambdaContext } from './lambda-context.js'
 import { type IdempotencyOptions, resolveOptions } from './options.js'
 import { createProtocol } from './protocol.js'
 

@@ -12,6 +12,7 @@ import {
   readKeyHeader,
   replayResponse,
 } from './http.js'
+import { lambdaContext } from './lambda-context.js'
 import { type IdempotencyOptions, resolveOptions, stripUndefined } from './options.js'
 import { type Claim, createProtocol } from './protocol.js'
 
@@ -173,14 +174,4 @@ const resolveHttpOptions = (options: HttpIdempotencyOptions | undefined) => {
     throw new IdempotencyConfigError('http.documentation', 'a URL string', http.documentation)
   }
   return http
-}
-
-/** The Lambda context, or `undefined` when the caller passed none (tests, local runs). */
-export const lambdaContext = (value: unknown): Context | undefined => {
-  if (typeof value !== 'object' || value === null) return undefined
-  const candidate = value as Partial<Context>
-  return typeof candidate.getRemainingTimeInMillis === 'function' ||
-    typeof candidate.functionName === 'string'
-    ? (value as Context)
-    : undefined
 }

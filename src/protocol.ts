@@ -54,7 +54,8 @@ const warnings: Partial<Record<IdempotencyOutcome, string>> = {
   fenced: 'the lease ended and another invocation took the key over; this invocation wrote nothing',
   'complete-failed': 'could not store the result; the key stays claimed until its lease ends',
   'release-failed': 'could not release the key; a retry can run once the lease ends',
-  'not-stored': 'the result could not be stored; retries get an IdempotencyResultError',
+  'not-stored':
+    'the work ran but its result could not be stored for replay; it will not run again for this key',
   abandoned: 'an earlier invocation lost its lease before finishing; the key is blocked until released',
 }
 

@@ -6,7 +6,7 @@ import {
   IdempotencyKeyInvalidError,
   IdempotencyResultError,
 } from './errors.js'
-import { lambdaContext } from './middleware.js'
+import { lambdaContext } from './lambda-context.js'
 import { type IdempotencyLogger, type IdempotencyOptions, resolveOptions } from './options.js'
 import { createProtocol } from './protocol.js'
 
