@@ -12,7 +12,7 @@ const synth = (build: (stack: Stack) => void) => {
   return Template.fromStack(stack)
 }
 
-describe('IdempotencyTable', () => {
+describe('IdempotencyTable', { timeout: 120_000 }, () => {
   it('has the key, TTL attribute, billing and backups that DynamoDBStore expects', () => {
     const template = synth((stack) => new IdempotencyTable(stack, 'Idempotency'))
     template.resourceCountIs('AWS::DynamoDB::Table', 1)

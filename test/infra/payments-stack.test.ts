@@ -18,7 +18,7 @@ let template: Template
 beforeAll(() => {
   stack = new PaymentsStack(testApp(), 'Sample')
   template = Template.fromStack(stack)
-})
+}, 120_000)
 
 const logicalId = (path: string): string => {
   const child = stack.node.findAll().find((node) => node.node.path === `Sample/${path}`)
@@ -43,7 +43,7 @@ const actionsOn = (statements: Statement[], resourceId: string): string[] =>
     .flatMap((statement) => [statement.Action].flat())
     .sort()
 
-describe('PaymentsStack', () => {
+describe('PaymentsStack', { timeout: 120_000 }, () => {
   it('runs every function on nodejs22.x, arm64, with JSON logs in a log group with retention and source maps', () => {
     const functions = template.findResources('AWS::Lambda::Function')
     expect(Object.keys(functions)).toHaveLength(2)
