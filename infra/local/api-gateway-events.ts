@@ -24,7 +24,9 @@ export interface LocalRoute {
 /** Which API Gateway payload the local server produces: HTTP API (2.0, the stack's) or REST API (1.0). */
 export type PayloadVersion = '2.0' | '1.0'
 
-const stage = '$default'
+// HTTP APIs serve the `$default` stage at the root; a REST API always has a named stage.
+const httpApiStage = '$default'
+const restApiStage = 'local'
 const apiId = 'local'
 const accountId = '000000000000'
 
@@ -71,7 +73,7 @@ export const toHttpApiEvent = (request: LocalHttpRequest, route: LocalRoute): AP
       },
       requestId: requestId(),
       routeKey: route.routeKey,
-      stage,
+      stage: httpApiStage,
       time: apiGatewayTime(now),
       timeEpoch: now.getTime(),
     },
@@ -134,14 +136,14 @@ export const toRestApiEvent = (request: LocalHttpRequest, route: LocalRoute): AP
         userAgent,
         userArn: null,
       },
-      path: `/${stage}${url.pathname}`,
+      path: `/${restApiStage}${url.pathname}`,
       protocol: 'HTTP/1.1',
       requestId: requestId(),
       requestTime: apiGatewayTime(now),
       requestTimeEpoch: now.getTime(),
       resourceId: 'local',
       resourcePath: route.resource,
-      stage,
+      stage: restApiStage,
     },
     body: body ?? null,
     isBase64Encoded,
