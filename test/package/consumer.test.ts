@@ -121,10 +121,13 @@ beforeAll(async () => {
   packed = await packCleanCopy(workDirectory)
 }, 300_000)
 
+// The projects' node_modules hold thousands of files (aws-cdk-lib): deleting them takes a while.
+const cleanupTimeoutMs = 300_000
+
 afterAll(async () => {
   client.destroy()
   if (workDirectory !== '') await rm(workDirectory, { recursive: true, force: true })
-})
+}, cleanupTimeoutMs)
 
 describe('the packed tarball', () => {
   it('holds only dist, src and the documents', () => {
@@ -228,6 +231,10 @@ describe.each([
     }
     project.tableName = await createIdempotencyTable(client)
   }, 300_000)
+
+  afterAll(async () => {
+    if (project.directory !== '') await rm(project.directory, { recursive: true, force: true })
+  }, cleanupTimeoutMs)
 
   it(`resolves @middy/core ${middy} next to the package`, async () => {
     const middyPackage = JSON.parse(
