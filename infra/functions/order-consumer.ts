@@ -5,6 +5,7 @@ import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynam
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { DynamoDBStore, idempotentSqsHandler } from '../../src/index.js'
 import { endpointOption, readEnvironment } from './environment.js'
+import { emfMetrics } from './metrics.js'
 import { assertOrderPaid, type OrderPaid } from './order-paid.js'
 
 /** An order as stored in the orders table. */
@@ -71,6 +72,7 @@ const createOrder = async (body: OrderPaid, record: SQSRecord): Promise<{ orderI
 const consume = idempotentSqsHandler<OrderPaid>(createOrder, {
   store,
   key: (body) => (body as Partial<OrderPaid> | null)?.eventId,
+  onEvent: emfMetrics({ functionName: process.env.AWS_LAMBDA_FUNCTION_NAME || 'OrderConsumer' }),
 })
 
 /**

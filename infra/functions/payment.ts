@@ -5,6 +5,7 @@ import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda'
 import { DynamoDBStore, hashValue, idempotent } from '../../src/index.js'
 import { endpointOption, readEnvironment } from './environment.js'
+import { emfMetrics } from './metrics.js'
 import type { OrderPaid } from './order-paid.js'
 import { SimulatedPaymentProvider } from './payment-provider.js'
 
@@ -91,7 +92,13 @@ const charge = async (event: PaymentEvent): Promise<APIGatewayProxyResult> => {
  * @example
  * await handler(loadEvent('sample-apigw-v2-post-payment.json'), context)
  */
-export const handler = middy<PaymentEvent, APIGatewayProxyResult>(charge).use(idempotent({ store }))
+export const handler = middy<PaymentEvent, APIGatewayProxyResult>(charge).use(
+  idempotent({
+    store,
+    // One CloudWatch metric per outcome (claimed, replayed, in-progress...): see metrics.ts.
+    onEvent: emfMetrics({ functionName: process.env.AWS_LAMBDA_FUNCTION_NAME || 'Payment' }),
+  }),
+)
 
 const savePayment = async (payment: Payment): Promise<void> => {
   try {
