@@ -13,6 +13,8 @@ export interface IdempotencyErrorOptions {
  * if (error instanceof IdempotencyError && error.code === 'IDEMPOTENCY_IN_PROGRESS') retryLater()
  */
 export class IdempotencyError extends Error {
+  // Literal names, not new.target.name: bundlers minify class names.
+  override name = 'IdempotencyError'
   /** A stable identifier for programs, e.g. `IDEMPOTENCY_KEY_REUSED`. */
   readonly code: string
   /** The HTTP status that answers this error. */
@@ -22,7 +24,6 @@ export class IdempotencyError extends Error {
 
   constructor(code: string, statusCode: number, message: string, options: IdempotencyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = new.target.name
     this.code = code
     this.statusCode = statusCode
     this.expose = statusCode < 500
@@ -38,6 +39,7 @@ export class IdempotencyError extends Error {
  * throw new IdempotencyKeyInvalidError('IDEMPOTENCY_KEY_INVALID', 'idempotency key "a\\nb" contains a control character')
  */
 export class IdempotencyKeyInvalidError extends IdempotencyError {
+  override name = 'IdempotencyKeyInvalidError'
   constructor(
     code: 'IDEMPOTENCY_KEY_MISSING' | 'IDEMPOTENCY_KEY_INVALID' | 'IDEMPOTENCY_INPUT_INVALID',
     message: string,
@@ -55,6 +57,7 @@ export class IdempotencyKeyInvalidError extends IdempotencyError {
  * throw new IdempotencyInProgressError(3) // "a request with the same idempotency key is still in progress"
  */
 export class IdempotencyInProgressError extends IdempotencyError {
+  override name = 'IdempotencyInProgressError'
   /** Seconds until the current owner's lease ends (at least 1). */
   readonly retryAfterSeconds: number
 
@@ -78,6 +81,7 @@ export class IdempotencyInProgressError extends IdempotencyError {
  * throw new IdempotencyAbandonedError('3f2a...') // names the hashed record id, never the raw key
  */
 export class IdempotencyAbandonedError extends IdempotencyError {
+  override name = 'IdempotencyAbandonedError'
   /** The hashed record id, for `inspectKey` / `releaseKey`. */
   readonly id: string
 
@@ -99,6 +103,7 @@ export class IdempotencyAbandonedError extends IdempotencyError {
  * throw new IdempotencyKeyReusedError() // "the idempotency key was already used with a different request"
  */
 export class IdempotencyKeyReusedError extends IdempotencyError {
+  override name = 'IdempotencyKeyReusedError'
   constructor() {
     // The key itself is not in the message: keys may hold personal data and messages reach logs.
     super('IDEMPOTENCY_KEY_REUSED', 422, 'the idempotency key was already used with a different request')
@@ -113,6 +118,7 @@ export class IdempotencyKeyReusedError extends IdempotencyError {
  * throw new IdempotencyStoreError('claim', sdkError)
  */
 export class IdempotencyStoreError extends IdempotencyError {
+  override name = 'IdempotencyStoreError'
   constructor(operation: 'claim' | 'complete' | 'release', cause: unknown) {
     const detail = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
     super('IDEMPOTENCY_STORE_UNAVAILABLE', 503, `the idempotency store failed to ${operation}: ${detail}`, {
@@ -130,6 +136,7 @@ export class IdempotencyStoreError extends IdempotencyError {
  * throw new IdempotencyResultError('result contains a bigint at $.total')
  */
 export class IdempotencyResultError extends IdempotencyError {
+  override name = 'IdempotencyResultError'
   /** Why the result could not be stored. */
   readonly reason: string
 
@@ -152,6 +159,7 @@ export class IdempotencyResultError extends IdempotencyError {
  * idempotent({ store, ttlSeconds: 0 }) // IdempotencyConfigError: option "ttlSeconds" must be a positive integer, got 0
  */
 export class IdempotencyConfigError extends IdempotencyError {
+  override name = 'IdempotencyConfigError'
   constructor(option: string, expectation: string, value: unknown) {
     super(
       'IDEMPOTENCY_INVALID_OPTION',

@@ -53,6 +53,9 @@ const isObject = (value: unknown): value is Fields => typeof value === 'object' 
 /**
  * Recognises API Gateway REST (payload v1), HTTP API (payload v2) and Lambda function URL events.
  * `undefined` for any other input.
+ *
+ * @example
+ * httpRequest(event)?.method // 'POST' for a REST, HTTP API or function URL POST; undefined for an SQS event
  */
 export const httpRequest = (event: unknown): HttpRequest | undefined => {
   if (!isObject(event) || !isObject(event.requestContext)) return undefined
@@ -159,6 +162,9 @@ const invalidKey = (message: string) => new IdempotencyKeyInvalidError('IDEMPOTE
  * What must match when a key comes again: method, path and body. A JSON body counts by its
  * canonical JSON (key order and whitespace do not matter), any other body by its bytes (base64
  * bodies decoded first). A body already parsed by a body parser counts like the JSON it came from.
+ *
+ * @example
+ * idempotent({ store, fingerprint: (event) => ({ ...(httpFingerprint(httpRequest(event)!) as object), tenant: 't1' }) })
  */
 export const httpFingerprint = (request: HttpRequest): unknown => ({
   method: request.method,
@@ -187,6 +193,9 @@ const bodyFingerprint = (request: HttpRequest): unknown => {
  * The authenticated caller, when the event names one: JWT `sub` (HTTP API JWT authorizer, Cognito
  * user pools), Lambda authorizer `principalId`, or the IAM caller's ARN. The default scope, so two
  * callers who send the same key never see each other's responses.
+ *
+ * @example
+ * httpCaller(httpRequest(event)!) // 'jwt:https://cognito-idp.../us-east-1_X:7d8c...' or 'iam:arn:aws:iam::...'
  */
 export const httpCaller = (request: HttpRequest): string | undefined => {
   const { authorizer, identity } = request.requestContext

@@ -15,6 +15,9 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
  * Canonical JSON of a value: object keys in a fixed order, no whitespace, so two inputs that differ
  * only in key order or formatting give the same text. Follows `JSON.stringify` for everything else
  * (`toJSON`, dropped `undefined` properties). Throws a `TypeError` on cycles and `bigint`.
+ *
+ * @example
+ * canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }] }) // '{"a":[2,{"c":4,"d":3}],"b":1}'
  */
 export const canonicalJson = (value: unknown): string => JSON.stringify(sortKeys(value)) ?? 'undefined'
 
@@ -36,7 +39,12 @@ const sortKeys = (value: unknown, depth = 0): unknown => {
 
 const toJson = (value: object): unknown => (value as { toJSON: () => unknown }).toJSON()
 
-/** SHA-256 of the canonical JSON of a value. */
+/**
+ * SHA-256 of the canonical JSON of a value: what fingerprints are made of.
+ *
+ * @example
+ * hashValue({ amount: 100, currency: 'EUR' }) === hashValue({ currency: 'EUR', amount: 100 }) // true
+ */
 export const hashValue = (value: unknown): string => sha256(canonicalJson(value))
 
 /**
@@ -84,6 +92,9 @@ export interface KeyNamespace {
  * The id stored in the table: SHA-256 over the namespace and the key. Raw keys never reach the
  * table, and two namespaces can never produce the same id (the parts are JSON-encoded, so no
  * separator inside a part can fake a boundary).
+ *
+ * @example
+ * await inspectKey(store, { id: recordId({ functionName: 'payments-charge', name: '', scope: '' }, 'pay_1') })
  */
 export const recordId = (namespace: KeyNamespace, key: string): string =>
   sha256(JSON.stringify([namespace.functionName, namespace.name, namespace.scope, key]))
