@@ -19,7 +19,7 @@ export {
   httpFingerprint,
   httpRequest,
 } from './http.js'
-export { canonicalJson, hashValue, MAX_KEY_LENGTH, recordId } from './key.js'
+export { canonicalJson, hashValue, type KeyNamespace, MAX_KEY_LENGTH, recordId } from './key.js'
 export { type MakeIdempotentOptions, makeIdempotent } from './make-idempotent.js'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
 export { type IdempotentMiddlewareOptions, idempotent } from './middleware.js'
