@@ -144,9 +144,13 @@ export const fakeDynamoDBClient = (mode: FakeMode = 'send') => {
   }
 
   const counter = { requests: 0 }
+  // Answer after one microtask, as a real client answers after its I/O: a promise rejected before
+  // its caller awaits it costs Node an unhandled-then-handled rejection, which no real request pays.
+  const settled = Promise.resolve()
   if (mode === 'send') {
     const send = async (command: { constructor: { name: string }; input: unknown }) => {
       counter.requests++
+      await settled
       return answer(command.constructor.name, command.input as never)
     }
     Object.defineProperty(client, 'send', { value: send })
@@ -154,6 +158,7 @@ export const fakeDynamoDBClient = (mode: FakeMode = 'send') => {
     client.middlewareStack.add(
       (_next, context) => async (args) => {
         counter.requests++
+        await settled
         return { output: answer(String(context.commandName), args.input as never), response: {} }
       },
       { step: 'initialize', name: 'benchFakeDynamoDB', priority: 'low' },
