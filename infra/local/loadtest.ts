@@ -115,6 +115,12 @@ try {
 
   const report = await runLoadScenario(sample, scenario)
   console.log(formatLoadReport(report))
+  // The run loads the machine itself (load generator, sample, DynamoDB Local): the end says how much.
+  console.log(
+    `Load average at the end: ${loadavg()
+      .map((value) => value.toFixed(2))
+      .join(' ')}`,
+  )
   exitCode = report.checks.every((check) => check.ok) ? 0 : 1
 } catch (error) {
   console.error(`the load test failed: ${(error as Error).stack}`)
