@@ -237,6 +237,8 @@ export const markdownReport = (results: BenchResults): string => {
     "- **with SDK stack**: a middleware at the end of the SDK's `initialize` step answers, so each request also",
     "  pays the SDK's per-command middleware work (both libraries send the same number of requests).",
     '',
+    "Both figures include the fake table's own work (a few µs per call, the same requests for both libraries).",
+    '',
     `Events: the ${kb(environment.smallEventBytes)} HTTP API event of \`events/http-v2-post-payment.json\` with the key in the`,
     `\`Idempotency-Key\` header, and the same event carrying a ${kb(environment.largeBodyBytes)} JSON body (an order with`,
     'many line items), used as the fingerprint (key in the header, body validated) or as the key itself.',
@@ -346,6 +348,8 @@ export const markdownReport = (results: BenchResults): string => {
     '',
     'The steps its middleware takes on these events, each timed alone in a tight loop (the same library',
     'functions, CPU per operation, median of 11 repeats); rows marked "for scale" or "for comparison" are not steps ours takes.',
+    'The two `new Error()` rows show what a replay pays for the `HttpAnswer` error that `idempotent()` throws to reach',
+    "Middy's error path (so that http-cors and http-error-handler still decorate the answer), with and without a stack trace.",
     '',
     table(
       ['event', 'step', 'µs per operation'],
