@@ -33,9 +33,21 @@ const httpDefaults = {
 // that path http-cors and http-error-handler registered before idempotent() still decorate it,
 // which an early response from `before` would skip.
 class HttpAnswer extends Error {
+  override name = 'HttpAnswer'
+
   constructor(readonly response: unknown) {
     super('lambda-idempotency answered the request without running the handler')
-    this.name = 'HttpAnswer'
+  }
+}
+
+// An answer is control flow, not a failure: skip capturing a stack trace on every replay.
+const answer = (response: unknown): HttpAnswer => {
+  const { stackTraceLimit } = Error
+  Error.stackTraceLimit = 0
+  try {
+    return new HttpAnswer(response)
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit
   }
 }
 
@@ -104,10 +116,10 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
     try {
       decision = await httpProtocol.begin({ event: request.event, http: httpEvent }, context)
     } catch (error) {
-      if (error instanceof IdempotencyError) throw new HttpAnswer(problemResponse(error, http.documentation))
+      if (error instanceof IdempotencyError) throw answer(problemResponse(error, http.documentation))
       throw error
     }
-    if (decision.action === 'replay') throw new HttpAnswer(replayResponse(decision.result, httpEvent))
+    if (decision.action === 'replay') throw answer(replayResponse(decision.result, httpEvent))
     if (decision.action === 'run')
       (request.internal as Internal)[stateKey] = { claim: decision.claim, http: true }
   }

@@ -15,7 +15,7 @@ import {
   MemoryStore,
 } from '../../src/index.js'
 import { loadEvent } from '../helpers/events.js'
-import { lambdaContext } from '../helpers/lambda.js'
+import { lambdaContext, recordingLogger } from '../helpers/lambda.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: API Gateway events are edited freely in tests
 type HttpEvent = Record<string, any>
@@ -125,14 +125,16 @@ describe('HTTP answers at the SDK boundary', () => {
   })
 
   it('answers 500 when the response cannot be stored, and replays that answer without running again', async () => {
+    const logger = recordingLogger()
     let runs = 0
     const handler = middy(async () => {
       runs++
       return { statusCode: 201, body: 'x'.repeat(1_000) }
-    }).use(idempotent({ store: new MemoryStore({ maxResultBytes: 100 }) }))
+    }).use(idempotent({ store: new MemoryStore({ maxResultBytes: 100 }), logger }))
     const first = (await handler(v2() as never, lambdaContext())) as HttpEvent
     const retry = (await handler(v2() as never, lambdaContext())) as HttpEvent
     expect([first.statusCode, retry.statusCode]).toEqual([500, 500])
+    expect(logger.lines.map((line) => line.details?.outcome)).toEqual(['not-stored'])
     expect(JSON.parse(retry.body).title).toBe('Response could not be stored')
     expect(runs).toBe(1)
   })
