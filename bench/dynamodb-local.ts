@@ -1,5 +1,5 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { localClientConfig } from '../infra/local/dynamodb-local.js'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { createIdempotencyTable, localClientConfig } from '../infra/local/dynamodb-local.js'
 import { countRequests, type RequestCounter } from './counting.js'
 
 /** A client of the benchmark's DynamoDB Local that counts its requests. */
@@ -9,14 +9,5 @@ export const localClient = (endpoint: string): { client: DynamoDBClient; counter
 }
 
 /** Creates an on-demand table with a String partition key `id`, the default of both libraries. */
-export const createTable = async (client: DynamoDBClient, tableName: string): Promise<string> => {
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  )
-  return tableName
-}
+export const createTable = (client: DynamoDBClient, tableName: string): Promise<string> =>
+  createIdempotencyTable(client, tableName)

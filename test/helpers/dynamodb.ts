@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import {
-  CreateTableCommand,
-  DynamoDBClient,
-  ScanCommand,
-  UpdateTimeToLiveCommand,
-} from '@aws-sdk/client-dynamodb'
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb'
 import { inject } from 'vitest'
-import { localClientConfig } from '../../infra/local/dynamodb-local.js'
+import { createIdempotencyTable as createTable, localClientConfig } from '../../infra/local/dynamodb-local.js'
 
 /** A client for the DynamoDB Local of this test run that counts the requests it sends. */
 export const countingClient = () => {
@@ -22,30 +17,9 @@ export const countingClient = () => {
   return { client, counter }
 }
 
-/**
- * A fresh idempotency table with a unique name. TTL stays off unless asked for: DynamoDB Local
- * deletes expired items within a second, and the "expired but still present" path needs them kept.
- */
-export const createIdempotencyTable = async (client: DynamoDBClient, options: { ttl?: boolean } = {}) => {
-  const tableName = `idempotency-${randomUUID()}`
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  )
-  if (options.ttl) {
-    await client.send(
-      new UpdateTimeToLiveCommand({
-        TableName: tableName,
-        TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
-      }),
-    )
-  }
-  return tableName
-}
+/** A fresh idempotency table with a unique name (TTL off unless asked for). */
+export const createIdempotencyTable = (client: DynamoDBClient, options: { ttl?: boolean } = {}) =>
+  createTable(client, `idempotency-${randomUUID()}`, options)
 
 /** Every item of a table, as raw attribute maps. */
 export const scanTable = async (client: DynamoDBClient, tableName: string) =>

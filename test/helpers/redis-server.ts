@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort, spawnServer, stopProcess, whenReady } from '../../infra/local/server-process.js'
 
 /** A running `redis-server` on 127.0.0.1. */
 export interface RedisServer {
@@ -35,7 +35,7 @@ class PortTakenError extends Error {}
 const startOnce = async (extraArgs: string[]): Promise<RedisServer> => {
   const port = await freePort()
   const directory = mkdtempSync(join(tmpdir(), 'redis-'))
-  const child = spawn(
+  const server = spawnServer(
     'redis-server',
     [
       '--bind',
@@ -50,58 +50,28 @@ const startOnce = async (extraArgs: string[]): Promise<RedisServer> => {
       directory,
       ...extraArgs,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { missing: 'redis-server is not on the PATH: install it (Debian: apt-get install -y redis-server)' },
   )
-  let output = ''
-  child.stdout?.on('data', (chunk) => {
-    output += chunk
-  })
-  child.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
-  const failed = new Promise<never>((_, reject) => {
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'ENOENT'
-          ? new Error('redis-server is not on the PATH: install it (Debian: apt-get install -y redis-server)')
-          : error,
-      )
-    })
-    child.once('exit', (code) => {
-      const message = `redis-server exited with code ${code}:\n${output}`
-      reject(/already in use/i.test(output) ? new PortTakenError(message) : new Error(message))
-    })
-  })
   const cleanUp = () => rmSync(directory, { recursive: true, force: true })
   try {
-    await Promise.race([waitForPing(port, () => child.exitCode === null), failed])
+    await whenReady(
+      server,
+      waitForPing(port, () => server.child.exitCode === null),
+    )
   } catch (error) {
-    child.kill('SIGKILL')
     cleanUp()
-    throw error
+    const taken = /already in use/i.test(server.output())
+    throw taken ? new PortTakenError(error instanceof Error ? error.message : String(error)) : error
   }
-  failed.catch(() => {}) // the exit at stop() is expected
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     stop: async () => {
-      await stopProcess(child)
+      await stopProcess(server.child)
       cleanUp()
     },
   }
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
 
 // A raw PING over TCP: no client library involved in deciding that the server is up.
 const ping = (port: number): Promise<boolean> =>
@@ -128,14 +98,3 @@ const waitForPing = async (port: number, running: () => boolean): Promise<void> 
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
-
-const stopProcess = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const force = setTimeout(() => child.kill('SIGKILL'), 5_000)
-    child.once('exit', () => {
-      clearTimeout(force)
-      resolve()
-    })
-    child.kill('SIGTERM')
-  })

@@ -6,7 +6,7 @@ import { IdempotencyStoreError, idempotent, makeIdempotent } from '../../src/ind
 import { RedisStore, type RedisStoreClient } from '../../src/redis.js'
 import { delay, lambdaContext, manualClock } from '../helpers/lambda.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
-import { describeStoreConformance } from './store-conformance.js'
+import { claimRequest, describeStoreConformance } from './store-conformance.js'
 
 let server: RedisServer
 let client: ReturnType<typeof createClient>
@@ -51,16 +51,6 @@ const dumpKeys = async (prefix: string) => {
   }
   return entries.sort(([a], [b]) => a.localeCompare(b))
 }
-
-const claimRequest = (id: string, owner: string, nowMs: number, overrides = {}) => ({
-  id,
-  owner,
-  fingerprint: 'f',
-  leaseExpiresAtMs: nowMs + 1_000,
-  expiresAtSeconds: Math.floor(nowMs / 1000) + 60,
-  nowMs,
-  ...overrides,
-})
 
 // Runs each script once, so the server's script cache is warm as it is in steady state and the
 // suite's request counts hold; the NOSCRIPT fallback has its own test below.

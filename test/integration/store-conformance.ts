@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import middy from '@middy/core'
 import { beforeEach, describe, expect, it } from 'vitest'
 import {
+  type ClaimRequest,
   hashValue,
   IdempotencyAbandonedError,
   IdempotencyInProgressError,
@@ -27,6 +28,22 @@ export interface StoreUnderTest {
 }
 
 const FUNCTION = 'payments-charge'
+
+/** A claim of `id` by `owner` at `nowMs`: a 1 s lease, a 60 s expiry, fingerprint 'f'. */
+export const claimRequest = (
+  id: string,
+  owner: string,
+  nowMs: number,
+  overrides: Partial<ClaimRequest> = {},
+) => ({
+  id,
+  owner,
+  fingerprint: 'f',
+  leaseExpiresAtMs: nowMs + 1_000,
+  expiresAtSeconds: Math.floor(nowMs / 1000) + 60,
+  nowMs,
+  ...overrides,
+})
 const idOf = (key: string, scope = '', name = '', functionName = FUNCTION) =>
   recordId({ functionName, name, scope }, key)
 
@@ -767,16 +784,6 @@ export const describeStoreConformance = (storeName: string, createFixture: () =>
     })
 
     describe('the store interface', () => {
-      const claimRequest = (id: string, owner: string, nowMs: number, overrides = {}) => ({
-        id,
-        owner,
-        fingerprint: 'f',
-        leaseExpiresAtMs: nowMs + 1_000,
-        expiresAtSeconds: Math.floor(nowMs / 1000) + 60,
-        nowMs,
-        ...overrides,
-      })
-
       it('lets exactly one of many concurrent claims win', async () => {
         const nowMs = Date.now()
         const outcomes = await Promise.all(
