@@ -18,7 +18,7 @@ type Started = { type: 'ready'; sample: Omit<LoadSample, 'settled' | 'invocation
  * when this process goes away.
  *
  * @example
- * const sample = await startLoadSampleProcess({ dynamodbEndpoint, logFile: '/tmp/loadtest.log' })
+ * const sample = await startLoadSampleProcess({ dynamodbEndpoint, logFile: join(tmpdir(), 'loadtest.log') })
  * await sample.stop()
  */
 export const startLoadSampleProcess = async (
