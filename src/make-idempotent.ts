@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda'
 import { IdempotencyConfigError } from './errors.js'
+import { sha256 } from './key.js'
 import { lambdaContext } from './lambda-context.js'
 import { type IdempotencyOptions, resolveOptions } from './options.js'
 import { createProtocol } from './protocol.js'
@@ -8,9 +9,10 @@ import { createProtocol } from './protocol.js'
 export interface MakeIdempotentOptions<TInput> extends IdempotencyOptions<TInput> {
   /**
    * A stable name for the wrapped function, part of every record id so two wrapped functions never
-   * replay each other's results. Set it when the function is anonymous or when a bundler minifies
-   * names (a renamed function starts a new set of records).
-   * @default fn.name
+   * replay each other's results. An anonymous function is named after a hash of its source, which
+   * changes when its code does: name it when retries must survive a deploy, and when a bundler
+   * minifies names (a renamed function starts a new set of records).
+   * @default fn.name, or `anonymous:<hash of the source>`
    */
   name?: string
 }
@@ -29,9 +31,9 @@ export const makeIdempotent = <TArgs extends unknown[], TResult>(
   options: MakeIdempotentOptions<TArgs[0]>,
 ): ((...args: TArgs) => Promise<TResult>) => {
   if (typeof fn !== 'function') throw new IdempotencyConfigError('fn', 'a function', fn)
-  const name = options?.name ?? fn.name
+  const name = options?.name ?? (fn.name || `anonymous:${sha256(fn.toString()).slice(0, 16)}`)
   if (typeof name !== 'string' || name.length === 0) {
-    throw new IdempotencyConfigError('name', 'a non-empty string for an anonymous function', options?.name)
+    throw new IdempotencyConfigError('name', 'a non-empty string', options?.name)
   }
   const protocol = createProtocol(resolveOptions(options, name))
 

@@ -35,15 +35,16 @@ describe('options', () => {
     expect(() => idempotent({ store, ttlSeconds: undefined, inProgress: undefined })).not.toThrow()
   })
 
-  it('asks for a name when makeIdempotent wraps an anonymous function', () => {
-    expect(() => makeIdempotent(async () => 1, { store })).toThrow(
-      /option "name" must be a non-empty string for an anonymous function/,
+  it('names an anonymous wrapped function after its source, so two of them never share records', async () => {
+    const shared = new MemoryStore()
+    const first = makeIdempotent(async (n: number) => `first ${n}`, { store: shared })
+    const second = makeIdempotent(async (n: number) => `second ${n}`, { store: shared })
+    await expect(first(1)).resolves.toBe('first 1')
+    await expect(second(1)).resolves.toBe('second 1')
+    await expect(first(1)).resolves.toBe('first 1')
+    expect(() => makeIdempotent(async () => 1, { store, name: '' })).toThrow(
+      /option "name" must be a non-empty string, got ""/,
     )
-    expect(() => makeIdempotent(async () => 1, { store, name: 'one' })).not.toThrow()
-    async function named() {
-      return 1
-    }
-    expect(() => makeIdempotent(named, { store })).not.toThrow()
   })
 
   it('gives config errors a stable code and a 500 that is not exposed to clients', () => {
