@@ -29,23 +29,24 @@ const httpDefaults = {
   documentation: 'https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/',
 }
 
-// Thrown from `before` to reach `onError` with a ready answer (a replay or a problem response): on
-// that path http-cors and http-error-handler registered before idempotent() still decorate it,
-// which an early response from `before` would skip.
+// Thrown from `before` to reach `onError`, where the ready answer (a replay or a problem response,
+// kept in request.internal) becomes the response: on that path http-cors and http-error-handler
+// still decorate it, which an early response from `before` would skip. The answer is not carried
+// by the error because http-error-handler replaces request.error on its way.
 class HttpAnswer extends Error {
   override name = 'HttpAnswer'
 
-  constructor(readonly response: unknown) {
+  constructor() {
     super('lambda-idempotency answered the request without running the handler')
   }
 }
 
 // An answer is control flow, not a failure: skip capturing a stack trace on every replay.
-const answer = (response: unknown): HttpAnswer => {
+const controlFlow = (): HttpAnswer => {
   const { stackTraceLimit } = Error
   Error.stackTraceLimit = 0
   try {
-    return new HttpAnswer(response)
+    return new HttpAnswer()
   } finally {
     Error.stackTraceLimit = stackTraceLimit
   }
@@ -95,7 +96,7 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
   })
   // One symbol per middleware: two idempotent() in one chain never read each other's state.
   const stateKey = Symbol('lambda-idempotency')
-  type State = { claim: Claim; http: boolean }
+  type State = { claim: Claim; http: boolean } | { answer: unknown }
   type Internal = Record<symbol, State | undefined>
 
   const idempotentBefore = async (request: Request<TEvent, TResult, Error, Context>) => {
@@ -112,21 +113,25 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
       return
     }
     if (!methods.has(httpEvent.method)) return
+    const internal = request.internal as Internal
     let decision: Awaited<ReturnType<typeof httpProtocol.begin>>
     try {
       decision = await httpProtocol.begin({ event: request.event, http: httpEvent }, context)
     } catch (error) {
-      if (error instanceof IdempotencyError) throw answer(problemResponse(error, http.documentation))
-      throw error
+      if (!(error instanceof IdempotencyError)) throw error
+      internal[stateKey] = { answer: problemResponse(error, http.documentation) }
+      throw controlFlow()
     }
-    if (decision.action === 'replay') throw answer(replayResponse(decision.result, httpEvent))
-    if (decision.action === 'run')
-      (request.internal as Internal)[stateKey] = { claim: decision.claim, http: true }
+    if (decision.action === 'replay') {
+      internal[stateKey] = { answer: replayResponse(decision.result, httpEvent) }
+      throw controlFlow()
+    }
+    if (decision.action === 'run') internal[stateKey] = { claim: decision.claim, http: true }
   }
 
   const idempotentAfter = async (request: Request<TEvent, TResult, Error, Context>) => {
     const state = takeState(request)
-    if (state === undefined) return
+    if (state === undefined || 'answer' in state) return
     if (state.http && !http.storeResponse(request.response as HttpResponse)) {
       await httpProtocol.release(state.claim)
       return
@@ -143,13 +148,14 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
   }
 
   const idempotentOnError = async (request: Request<TEvent, TResult, Error, Context>) => {
-    if (request.error instanceof HttpAnswer) {
-      request.response = request.error.response as TResult
+    const state = takeState(request)
+    if (state === undefined) return
+    if ('answer' in state) {
+      request.response = withEarlierHeaders(state.answer, request.response) as TResult
       return
     }
     // Only the invocation that claimed the key releases it: a rejected duplicate has no claim.
-    const state = takeState(request)
-    if (state !== undefined) await (state.http ? httpProtocol : protocol).release(state.claim)
+    await (state.http ? httpProtocol : protocol).release(state.claim)
   }
 
   // Taken once: after a completion, an error thrown by a later middleware must not release the key.
@@ -164,6 +170,18 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
 }
 
 type HttpInput<TEvent> = { event: TEvent; http: HttpRequest }
+
+// When middlewares registered after idempotent() already rendered the error (http-error-handler,
+// then http-cors), the answer replaces their status and body but keeps the headers they added
+// that it does not set itself (CORS, security headers), whatever the order of the chain.
+const withEarlierHeaders = (answer: unknown, earlier: unknown): unknown => {
+  const headers = (earlier as HttpResponse | undefined)?.headers
+  if (headers === undefined || typeof answer !== 'object' || answer === null) return answer
+  const response = answer as HttpResponse
+  const own = new Set(Object.keys(response.headers ?? {}).map((name) => name.toLowerCase()))
+  const kept = Object.fromEntries(Object.entries(headers).filter(([name]) => !own.has(name.toLowerCase())))
+  return { ...response, headers: { ...kept, ...response.headers } }
+}
 
 const resolveHttpOptions = (options: HttpIdempotencyOptions | undefined) => {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {

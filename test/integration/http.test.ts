@@ -336,6 +336,33 @@ describe('HTTP details', () => {
     expect(api.runs()).toBe(2)
   })
 
+  it('keeps CORS headers on answers even when idempotent() is registered before http-cors and http-error-handler', async () => {
+    let runs = 0
+    const handler = middy(async () => {
+      runs++
+      return { statusCode: 201, headers: { 'Content-Type': 'application/json' }, body: '{"id":"pay_1"}' }
+    })
+      .use(idempotent({ store }))
+      .use(httpJsonBodyParser({ disableContentTypeError: true }))
+      .use(httpCors({ origins: [ORIGIN] }))
+      .use(httpErrorHandler({ logger: false }))
+    const call = async (event: HttpEvent) => (await handler(event as never, lambdaContext())) as HttpEvent
+    const key = uniqueKey()
+    const first = await call(eventFor(v1, { key }))
+    const replay = await call(eventFor(v1, { key }))
+    const reused = await call(eventFor(v1, { key, body: '{"amount":1}' }))
+    expect(replay).toMatchObject({
+      statusCode: 201,
+      body: first.body,
+      headers: { 'Idempotent-Replayed': 'true' },
+    })
+    expect(replay.headers['Content-Type']).toBe('application/json')
+    expect(problemOf(reused)).toMatchObject({ status: 422, contentType: 'application/problem+json' })
+    for (const answer of [first, replay, reused])
+      expect(answer.headers['Access-Control-Allow-Origin']).toBe(ORIGIN)
+    expect(runs).toBe(1)
+  })
+
   it('lets a scope option replace the caller scope', async () => {
     const api = paymentsApi(undefined, { scope: 'one-tenant' })
     const key = uniqueKey()
