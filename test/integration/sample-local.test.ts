@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { SendMessageCommand } from '@aws-sdk/client-sqs'
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest'
 import { type LocalSample, startLocalSample } from '../../infra/local/local-sample.js'
 
 // The local loop end to end: HTTP requests through the local API Gateway, the real handlers,
@@ -28,6 +28,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await sample?.stop()
   vi.restoreAllMocks()
+})
+
+// Each test starts from a settled queue: an order_paid left in flight by the previous test would
+// otherwise change the stock between this test's "before" and "after".
+beforeEach(async () => {
+  await sample.eventSource.settled()
 })
 
 const pay = (key: string | undefined, payment: Record<string, unknown>) =>
