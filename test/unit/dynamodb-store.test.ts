@@ -1,31 +1,17 @@
 import {
   ConditionalCheckFailedException,
-  DeleteItemCommand,
-  DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  ThrottlingException,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import middy from '@middy/core'
-import { mockClient } from 'aws-sdk-client-mock'
 import { beforeEach, describe, expect, it } from 'vitest'
-import {
-  DynamoDBStore,
-  hashValue,
-  IdempotencyConfigError,
-  IdempotencyStoreError,
-  idempotent,
-} from '../../src/index.js'
+import { DynamoDBStore, hashValue, IdempotencyConfigError, idempotent } from '../../src/index.js'
 import { lambdaContext, recordingLogger } from '../helpers/lambda.js'
+import { mockedDynamoDBStore } from '../helpers/mock-dynamodb.js'
 
-const client = new DynamoDBClient({
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-})
-const dynamo = mockClient(client)
-const store = new DynamoDBStore({ client, tableName: 'idempotency' })
-const throttled = () => new ThrottlingException({ message: 'Rate exceeded', $metadata: {} })
+// Faults at claim, complete and release: test/unit/faults.test.ts.
+const { client, dynamo, store } = mockedDynamoDBStore()
 
 beforeEach(() => {
   dynamo.reset()
@@ -51,44 +37,6 @@ describe('DynamoDBStore at the SDK boundary', () => {
     expect(() => new DynamoDBStore({ client, tableName: 't', attributeNames: { id: '' } })).toThrow(
       /option "attributeNames.id" must be a non-empty string, got ""/,
     )
-  })
-
-  it('answers a failed claim with a 503 IdempotencyStoreError carrying the SDK error, and never runs the work', async () => {
-    const cause = throttled()
-    dynamo.on(PutItemCommand).rejects(cause)
-    const { handler, charges } = chargeOnce()
-    const error = await handler({ id: 'p-1' }, lambdaContext()).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(IdempotencyStoreError)
-    expect(error).toMatchObject({ statusCode: 503, code: 'IDEMPOTENCY_STORE_UNAVAILABLE', cause })
-    expect((error as Error).message).toMatch(/failed to claim: ThrottlingException: Rate exceeded/)
-    expect(charges).toEqual([])
-  })
-
-  it('retries a failed completion, then returns the result and logs when it still fails', async () => {
-    dynamo.on(PutItemCommand).resolves({})
-    dynamo.on(UpdateItemCommand).rejects(throttled())
-    const { handler, charges, logger } = chargeOnce()
-    await expect(handler({ id: 'p-2' }, lambdaContext())).resolves.toEqual({ charged: 'p-2' })
-    expect(charges).toEqual(['p-2'])
-    expect(dynamo.commandCalls(UpdateItemCommand)).toHaveLength(2)
-    expect(dynamo.commandCalls(DeleteItemCommand)).toHaveLength(0) // the record stays protected
-    expect(logger.lines).toEqual([
-      expect.objectContaining({ details: expect.objectContaining({ outcome: 'complete-failed' }) }),
-    ])
-  })
-
-  it('passes the original error on when the release fails, and logs the failed release', async () => {
-    dynamo.on(PutItemCommand).resolves({})
-    dynamo.on(DeleteItemCommand).rejects(throttled())
-    const logger = recordingLogger()
-    const failure = new Error('card declined')
-    const handler = middy(async () => {
-      throw failure
-    }).use(idempotent({ store, key: () => 'p-3', logger }))
-    await expect(handler({}, lambdaContext())).rejects.toBe(failure)
-    expect(logger.lines).toEqual([
-      expect.objectContaining({ details: expect.objectContaining({ outcome: 'release-failed' }) }),
-    ])
   })
 
   it('reads the record with a consistent GetItem when the failed put does not return it', async () => {

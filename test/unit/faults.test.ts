@@ -1,6 +1,5 @@
 import {
   DeleteItemCommand,
-  DynamoDBClient,
   InternalServerError,
   ProvisionedThroughputExceededException,
   PutItemCommand,
@@ -8,19 +7,14 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import middy from '@middy/core'
-import { mockClient } from 'aws-sdk-client-mock'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { DynamoDBStore, IdempotencyStoreError, idempotent } from '../../src/index.js'
+import { IdempotencyStoreError, idempotent } from '../../src/index.js'
 import { loadEvent } from '../helpers/events.js'
 import { lambdaContext, recordingLogger } from '../helpers/lambda.js'
+import { mockedDynamoDBStore } from '../helpers/mock-dynamodb.js'
 
 // The failure-modes table of the README, step by step and fault by fault.
-const client = new DynamoDBClient({
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-})
-const dynamo = mockClient(client)
-const store = new DynamoDBStore({ client, tableName: 'idempotency' })
+const { dynamo, store } = mockedDynamoDBStore()
 const SECRET_KEY = 'card-4242-4242-4242-4242'
 const SECRET_BODY = 'jane.doe@example.com'
 
@@ -60,13 +54,15 @@ beforeEach(() => {
 
 describe.each(faults)('%s', (_fault, fault) => {
   it('at the claim: the work never runs and the caller gets a 503 IdempotencyStoreError', async () => {
-    dynamo.on(PutItemCommand).rejects(fault())
+    const cause = fault()
+    dynamo.on(PutItemCommand).rejects(cause)
     const { handler, runs, logger } = paymentHandler(() => 'charged')
     const error = await handler({ key: SECRET_KEY, note: SECRET_BODY } as never, lambdaContext()).catch(
       (e) => e,
     )
     expect(error).toBeInstanceOf(IdempotencyStoreError)
-    expect(error).toMatchObject({ statusCode: 503 })
+    expect(error).toMatchObject({ statusCode: 503, code: 'IDEMPOTENCY_STORE_UNAVAILABLE', cause })
+    expect((error as Error).message).toContain(`failed to claim: ${cause.name}: ${cause.message}`)
     expect(runs()).toBe(0)
     expect(JSON.stringify(logger.lines)).not.toContain(SECRET_KEY)
   })

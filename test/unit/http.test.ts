@@ -1,10 +1,7 @@
-import { DynamoDBClient, PutItemCommand, ThrottlingException } from '@aws-sdk/client-dynamodb'
 import middy from '@middy/core'
-import { mockClient } from 'aws-sdk-client-mock'
 import { describe, expect, it } from 'vitest'
 import { problemResponse, readKeyHeader } from '../../src/http.js'
 import {
-  DynamoDBStore,
   httpCaller,
   httpRequest,
   IdempotencyConfigError,
@@ -105,25 +102,8 @@ describe('problemResponse', () => {
   })
 })
 
-describe('HTTP answers at the SDK boundary', () => {
-  it('answers 503 with Retry-After when the claim fails, and never runs the handler', async () => {
-    const client = new DynamoDBClient({
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-    })
-    mockClient(client)
-      .on(PutItemCommand)
-      .rejects(new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }))
-    let runs = 0
-    const handler = middy(async () => {
-      runs++
-      return { statusCode: 201, body: '{}' }
-    }).use(idempotent({ store: new DynamoDBStore({ client, tableName: 't' }) }))
-    const answer = (await handler(v1() as never, lambdaContext())) as HttpEvent
-    expect(answer).toMatchObject({ statusCode: 503, headers: { 'Retry-After': '1' } })
-    expect(runs).toBe(0)
-  })
-
+// The 503 when the claim fails: test/unit/faults.test.ts, for every fault.
+describe('HTTP answers', () => {
   it('answers 500 when the response cannot be stored, and replays that answer without running again', async () => {
     const logger = recordingLogger()
     let runs = 0
