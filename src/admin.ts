@@ -1,6 +1,6 @@
 import { IdempotencyConfigError } from './errors.js'
 import { recordId } from './key.js'
-import type { IdempotencyStore, RecordStatus } from './store.js'
+import type { IdempotencyStore, RecordStatus } from './stores/store.js'
 
 /**
  * Which record to act on: its hashed `id` (as logs and `IdempotencyAbandonedError` show it), or the

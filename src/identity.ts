@@ -1,6 +1,5 @@
 import type { Context } from 'aws-lambda'
 import { IdempotencyError, IdempotencyKeyInvalidError } from './errors.js'
-import { sourceIdentity } from './event-sources.js'
 import { hashValue, normalizeKey, recordId } from './key.js'
 import type { ResolvedOptions } from './options.js'
 
@@ -12,7 +11,7 @@ export const identify = <TInput>(
 ): { id: string; fingerprint: string | undefined } | undefined => {
   // Without a key selector: the id an event source carries (EventBridge, SQS, SNS, streams), else
   // the hash of the whole input.
-  const source = options.key === undefined ? sourceIdentity(input) : undefined
+  const source = options.key === undefined ? options.source?.(input) : undefined
   const key =
     options.key !== undefined
       ? read('the key', () => options.key?.(input, context))

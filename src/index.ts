@@ -1,5 +1,4 @@
 export { inspectKey, type KeyInspection, type KeyReference, releaseKey } from './admin.js'
-export { type DynamoDBAttributeNames, DynamoDBStore, type DynamoDBStoreOptions } from './dynamodb-store.js'
 export {
   IdempotencyAbandonedError,
   IdempotencyConfigError,
@@ -21,7 +20,6 @@ export {
 } from './http.js'
 export { canonicalJson, hashValue, type KeyNamespace, MAX_KEY_LENGTH, recordId } from './key.js'
 export { type MakeIdempotentOptions, makeIdempotent } from './make-idempotent.js'
-export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
 export { type IdempotentMiddlewareOptions, idempotent } from './middleware.js'
 export type {
   IdempotencyEvent,
@@ -29,5 +27,17 @@ export type {
   IdempotencyOptions,
   IdempotencyOutcome,
 } from './options.js'
-export { idempotentSqsHandler, type SqsIdempotencyOptions } from './sqs.js'
-export type { ClaimOutcome, ClaimRequest, IdempotencyStore, RecordStatus, StoredRecord } from './store.js'
+export { idempotentSqsHandler, type SqsIdempotencyOptions } from './sources/sqs.js'
+export {
+  type DynamoDBAttributeNames,
+  DynamoDBStore,
+  type DynamoDBStoreOptions,
+} from './stores/dynamodb-store.js'
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js'
+export type {
+  ClaimOutcome,
+  ClaimRequest,
+  IdempotencyStore,
+  RecordStatus,
+  StoredRecord,
+} from './stores/store.js'

@@ -4,6 +4,7 @@ import { sha256 } from './key.js'
 import { lambdaContext } from './lambda-context.js'
 import { type IdempotencyOptions, resolveOptions } from './options.js'
 import { createProtocol } from './protocol.js'
+import { sourceIdentity } from './sources/default-keys.js'
 
 /** Options of {@link makeIdempotent}. */
 export interface MakeIdempotentOptions<TInput> extends IdempotencyOptions<TInput> {
@@ -35,7 +36,7 @@ export const makeIdempotent = <TArgs extends unknown[], TResult>(
   if (typeof name !== 'string' || name.length === 0) {
     throw new IdempotencyConfigError('name', 'a non-empty string', options?.name)
   }
-  const protocol = createProtocol(resolveOptions(options, name))
+  const protocol = createProtocol(resolveOptions(options, name, sourceIdentity))
 
   const idempotentFunction = async function (this: unknown, ...args: TArgs): Promise<TResult> {
     const [input, context] = args

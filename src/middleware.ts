@@ -15,6 +15,7 @@ import {
 import { lambdaContext } from './lambda-context.js'
 import { type IdempotencyOptions, resolveOptions, stripUndefined } from './options.js'
 import { type Claim, createProtocol } from './protocol.js'
+import { sourceIdentity } from './sources/default-keys.js'
 
 /** Options of {@link idempotent}: the shared options plus how HTTP events are treated. */
 export interface IdempotentMiddlewareOptions<TEvent> extends IdempotencyOptions<TEvent> {
@@ -71,7 +72,7 @@ const controlFlow = (): HttpAnswer => {
 export const idempotent = <TEvent = unknown, TResult = unknown>(
   options: IdempotentMiddlewareOptions<TEvent>,
 ): MiddlewareObj<TEvent, TResult, Error, Context> => {
-  const resolved = resolveOptions(options)
+  const resolved = resolveOptions(options, '', sourceIdentity)
   const http = resolveHttpOptions(options.http)
   const methods = new Set(http.methods.map((method) => method.toUpperCase()))
   const protocol = createProtocol(resolved)
@@ -80,6 +81,7 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
   const { key, fingerprint, scope } = resolved
   const httpProtocol = createProtocol<HttpInput<TEvent>>({
     ...resolved,
+    source: undefined,
     key: key
       ? (input, context) => key(input.event, context)
       : (input) => readKeyHeader(input.http, http.header),

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda'
 import { IdempotencyConfigError } from './errors.js'
-import type { IdempotencyStore } from './store.js'
+import type { IdempotencyStore } from './stores/store.js'
 
 /** Where warnings go (a failed completion, a fenced late invocation). Log lines never hold raw keys. */
 export interface IdempotencyLogger {
@@ -112,6 +112,15 @@ export interface IdempotencyOptions<TInput = unknown> {
   compressAboveBytes?: number
 }
 
+/** The key and the fingerprint source that an event carries by itself (see `sources/default-keys.ts`). */
+export interface SourceIdentity {
+  /** Which source recognised the input, for documentation and logs. */
+  source: 'eventbridge' | 'sqs' | 'sns' | 'dynamodb-streams' | 'kinesis'
+  key: string
+  /** The payload that must match when the id comes again. */
+  fingerprint: unknown
+}
+
 /** Options resolved and checked once, when the factory runs. */
 export interface ResolvedOptions<TInput = unknown> {
   store: IdempotencyStore
@@ -130,6 +139,8 @@ export interface ResolvedOptions<TInput = unknown> {
   compressAboveBytes: number
   /** The wrapped function's stable name (`makeIdempotent`), `''` for the middleware. */
   name: string
+  /** Recognises inputs that carry their own key (event sources); set by the entry point. */
+  source: ((input: TInput) => SourceIdentity | undefined) | undefined
 }
 
 const defaults = {
@@ -153,6 +164,7 @@ const defaults = {
 export const resolveOptions = <TInput>(
   options: IdempotencyOptions<TInput>,
   name = '',
+  source?: (input: TInput) => SourceIdentity | undefined,
 ): ResolvedOptions<TInput> => {
   if (typeof options !== 'object' || options === null) {
     throw new IdempotencyConfigError('options', 'an object with at least a store', options)
@@ -209,6 +221,7 @@ export const resolveOptions = <TInput>(
     abandoned: merged.abandoned,
     compressAboveBytes: merged.compressAboveBytes,
     name,
+    source,
   }
 }
 

@@ -12,7 +12,7 @@ import { describeError, identify } from './identity.js'
 import { LocalCache } from './local-cache.js'
 import type { IdempotencyOutcome, ResolvedOptions } from './options.js'
 import { decodeResult, encodeNotStored, encodeResult, packResult, unpackResult } from './result-codec.js'
-import type { ClaimOutcome, ClaimRequest, StoredRecord } from './store.js'
+import type { ClaimOutcome, ClaimRequest, StoredRecord } from './stores/store.js'
 
 /** A key this invocation holds: what it needs to complete or release it. */
 export interface Claim {

@@ -5,4 +5,4 @@
  * @example
  * import { RedisStore } from 'lambda-idempotency/redis'
  */
-export { RedisStore, type RedisStoreClient, type RedisStoreOptions } from './redis-store.js'
+export { RedisStore, type RedisStoreClient, type RedisStoreOptions } from './stores/redis-store.js'

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { IdempotencyConfigError } from './errors.js'
+import { IdempotencyConfigError } from '../errors.js'
 import {
   type ClaimOutcome,
   type ClaimRequest,

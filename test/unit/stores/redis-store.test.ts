@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { IdempotencyConfigError } from '../../src/index.js'
-import { RedisStore, type RedisStoreClient } from '../../src/redis.js'
+import { IdempotencyConfigError } from '../../../src/index.js'
+import { RedisStore, type RedisStoreClient } from '../../../src/redis.js'
 
 /** A client that answers every command with the given failure, as node-redis rejects. */
 const failingClient = (failure: Error): RedisStoreClient => ({

@@ -7,9 +7,9 @@ import {
   type IdempotencyStore,
   idempotentSqsHandler,
   MemoryStore,
-} from '../../src/index.js'
-import { loadEvent } from '../helpers/events.js'
-import { lambdaContext, recordingLogger } from '../helpers/lambda.js'
+} from '../../../src/index.js'
+import { loadEvent } from '../../helpers/events.js'
+import { lambdaContext, recordingLogger } from '../../helpers/lambda.js'
 
 interface OrderEvent {
   eventId: string

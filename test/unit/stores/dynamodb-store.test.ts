@@ -6,9 +6,9 @@ import {
 } from '@aws-sdk/client-dynamodb'
 import middy from '@middy/core'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { DynamoDBStore, hashValue, IdempotencyConfigError, idempotent } from '../../src/index.js'
-import { lambdaContext, recordingLogger } from '../helpers/lambda.js'
-import { mockedDynamoDBStore } from '../helpers/mock-dynamodb.js'
+import { DynamoDBStore, hashValue, IdempotencyConfigError, idempotent } from '../../../src/index.js'
+import { lambdaContext, recordingLogger } from '../../helpers/lambda.js'
+import { mockedDynamoDBStore } from '../../helpers/mock-dynamodb.js'
 
 // Faults at claim, complete and release: test/unit/faults.test.ts.
 const { client, dynamo, store } = mockedDynamoDBStore()

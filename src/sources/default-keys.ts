@@ -4,14 +4,7 @@
  * fields (receipt handles, receive counts, signatures, timestamps of the delivery).
  */
 
-/** The key and the fingerprint source that an event carries by itself. */
-export interface SourceIdentity {
-  /** Which source recognised the input, for documentation and logs. */
-  source: 'eventbridge' | 'sqs' | 'sns' | 'dynamodb-streams' | 'kinesis'
-  key: string
-  /** The payload that must match when the id comes again. */
-  fingerprint: unknown
-}
+import type { SourceIdentity } from '../options.js'
 
 type Fields = Record<string, unknown>
 

@@ -1,14 +1,14 @@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
-import { forEachBounded } from './bounded-concurrency.js'
 import {
   IdempotencyConfigError,
   IdempotencyError,
   IdempotencyKeyInvalidError,
   IdempotencyResultError,
-} from './errors.js'
-import { lambdaContext } from './lambda-context.js'
-import { type IdempotencyLogger, type IdempotencyOptions, resolveOptions } from './options.js'
-import { createProtocol } from './protocol.js'
+} from '../errors.js'
+import { lambdaContext } from '../lambda-context.js'
+import { type IdempotencyLogger, type IdempotencyOptions, resolveOptions } from '../options.js'
+import { createProtocol } from '../protocol.js'
+import { forEachBounded } from './bounded-concurrency.js'
 
 /** Records processed at once when `concurrency` is not set: Lambda's default SQS batch size. */
 const DEFAULT_SQS_CONCURRENCY = 10

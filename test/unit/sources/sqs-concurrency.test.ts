@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { forEachBounded } from '../../src/bounded-concurrency.js'
-import { delay, gate } from '../helpers/lambda.js'
+import { forEachBounded } from '../../../src/sources/bounded-concurrency.js'
+import { delay, gate } from '../../helpers/lambda.js'
 
 describe('forEachBounded', () => {
   it('runs every item, never more than the limit at once, and reaches the limit', async () => {

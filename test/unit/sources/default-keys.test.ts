@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { sourceIdentity } from '../../src/event-sources.js'
-import { IdempotencyKeyReusedError, MemoryStore, makeIdempotent } from '../../src/index.js'
-import { loadEvent } from '../helpers/events.js'
+import { IdempotencyKeyReusedError, MemoryStore, makeIdempotent } from '../../../src/index.js'
+import { sourceIdentity } from '../../../src/sources/default-keys.js'
+import { loadEvent } from '../../helpers/events.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: fixtures are read and edited freely
 type AnyEvent = Record<string, any>

@@ -7,7 +7,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
-import { IdempotencyConfigError } from './errors.js'
+import { IdempotencyConfigError } from '../errors.js'
 import type { ClaimOutcome, ClaimRequest, IdempotencyStore, RecordStatus, StoredRecord } from './store.js'
 
 /** Names of the table's attributes. Override to fit an existing table. */
