@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto'
-import { type IdempotencyError, IdempotencyInProgressError, IdempotencyKeyInvalidError } from './errors.js'
+import {
+  IdempotencyConfigError,
+  type IdempotencyError,
+  IdempotencyInProgressError,
+  IdempotencyKeyInvalidError,
+} from './errors.js'
 import { MAX_KEY_LENGTH } from './key.js'
 
 /**
@@ -42,6 +47,8 @@ export interface HttpRequest {
   path: string
   headers: Record<string, string | undefined>
   multiValueHeaders: Record<string, string[] | undefined> | undefined
+  /** The query string as decoded name / value pairs, in the order the client sent them. */
+  query: [string, string][]
   body: unknown
   isBase64Encoded: boolean
   requestContext: Record<string, unknown>
@@ -72,7 +79,15 @@ export const httpRequest = (event: unknown): HttpRequest | undefined => {
       ? (event.multiValueHeaders as HttpRequest['multiValueHeaders'])
       : undefined
     const path = typeof event.path === 'string' ? event.path : ''
-    return { shape: 'rest', method: event.httpMethod.toUpperCase(), path, multiValueHeaders, ...common }
+    const query = restQuery(event.multiValueQueryStringParameters, event.queryStringParameters)
+    return {
+      shape: 'rest',
+      method: event.httpMethod.toUpperCase(),
+      path,
+      multiValueHeaders,
+      query,
+      ...common,
+    }
   }
   if (
     event.version === '2.0' &&
@@ -85,10 +100,32 @@ export const httpRequest = (event: unknown): HttpRequest | undefined => {
       method: requestContext.http.method.toUpperCase(),
       path: typeof event.rawPath === 'string' ? event.rawPath : '',
       multiValueHeaders: undefined,
+      query: rawQuery(event.rawQueryString, event.queryStringParameters),
       ...common,
     }
   }
   return undefined
+}
+
+// REST APIs (payload v1) give the decoded query twice: every value of a repeated parameter in
+// `multiValueQueryStringParameters`, only the last one in `queryStringParameters`.
+const restQuery = (multi: unknown, single: unknown): [string, string][] => {
+  const pairs: [string, string][] = []
+  if (isObject(multi)) {
+    for (const [name, values] of Object.entries(multi)) {
+      if (Array.isArray(values)) for (const value of values) pairs.push([name, String(value)])
+    }
+  } else if (isObject(single)) {
+    for (const [name, value] of Object.entries(single)) if (value != null) pairs.push([name, String(value)])
+  }
+  return pairs
+}
+
+// HTTP APIs and function URLs (payload v2) keep the raw query string; their
+// `queryStringParameters` join repeated values with commas, so the raw string is what counts.
+const rawQuery = (raw: unknown, parsed: unknown): [string, string][] => {
+  if (typeof raw === 'string') return raw === '' ? [] : [...new URLSearchParams(raw)]
+  return restQuery(undefined, parsed)
 }
 
 // RFC 9110 visible characters: what the IETF draft and Stripe accept in a key.
@@ -98,8 +135,9 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/
  * Reads the idempotency key header: an RFC 8941 string (`"abc"`) or a bare token (`abc`, as Stripe
  * clients send it). `undefined` when the header is absent.
  *
- * @throws IdempotencyKeyInvalidError when the header is repeated, empty, malformed, longer than 255
- *   characters, or holds anything but visible ASCII.
+ * @throws IdempotencyKeyInvalidError when the header is repeated (also as the comma-joined list that
+ *   HTTP APIs make of a repeated header), empty, malformed, longer than 255 characters, or holds
+ *   anything but visible ASCII.
  */
 export const readKeyHeader = (request: HttpRequest, header: string): string | undefined => {
   const wanted = header.toLowerCase()
@@ -110,6 +148,13 @@ export const readKeyHeader = (request: HttpRequest, header: string): string | un
   const raw = findHeader(request.headers, wanted)
   if (raw === undefined) return undefined
   const value = String(raw).trim()
+  // HTTP APIs and function URLs join a repeated header with commas; a bare token has none, so a
+  // comma outside a quoted string means the client sent the header more than once.
+  if (!value.startsWith('"') && value.includes(',')) {
+    throw invalidKey(
+      `the ${header} header must appear once; it holds a comma-separated list (send a key with a comma as a quoted string)`,
+    )
+  }
   const key = value.startsWith('"') ? parseQuotedString(value, header) : value
   if (key.length === 0) throw invalidKey(`the ${header} header is empty`)
   if (key.length > MAX_KEY_LENGTH) {
@@ -159,18 +204,27 @@ const parseQuotedString = (value: string, header: string): string => {
 const invalidKey = (message: string) => new IdempotencyKeyInvalidError('IDEMPOTENCY_KEY_INVALID', message)
 
 /**
- * What must match when a key comes again: method, path and body. A JSON body counts by its
+ * What must match when a key comes again: method, path, query and body. The query counts as its
+ * decoded name / value pairs sorted by name (the values of a repeated name keep their order), the
+ * same for REST APIs, HTTP APIs and function URLs. A JSON body counts by its
  * canonical JSON (key order and whitespace do not matter), any other body by its bytes (base64
  * bodies decoded first). A body already parsed by a body parser counts like the JSON it came from.
  *
  * @example
  * idempotent({ store, fingerprint: (event) => ({ ...(httpFingerprint(httpRequest(event)!) as object), tenant: 't1' }) })
  */
-export const httpFingerprint = (request: HttpRequest): unknown => ({
-  method: request.method,
-  path: request.path,
-  body: bodyFingerprint(request),
-})
+export const httpFingerprint = (request: HttpRequest): unknown => {
+  const fingerprint: Record<string, unknown> = {
+    method: request.method,
+    path: request.path,
+    body: bodyFingerprint(request),
+  }
+  // Left out when empty, so requests without a query keep the fingerprint they always had.
+  if (request.query.length > 0) {
+    fingerprint.query = [...request.query].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  }
+  return fingerprint
+}
 
 const bodyFingerprint = (request: HttpRequest): unknown => {
   const { body } = request
@@ -180,7 +234,7 @@ const bodyFingerprint = (request: HttpRequest): unknown => {
   const first = text.trimStart()[0]
   if (first === '{' || first === '[' || first === '"') {
     try {
-      return { json: JSON.parse(text) }
+      return { json: parseExactly(text) }
     } catch {
       // Not JSON after all: fall through to the bytes.
     }
@@ -189,30 +243,103 @@ const bodyFingerprint = (request: HttpRequest): unknown => {
   return { sha256: createHash('sha256').update(bytes).digest('hex') }
 }
 
+// An integer literal beyond 2^53 has no exact double: JSON.parse would read 9007199254740993 as
+// 9007199254740992, and two different requests would share a fingerprint. Such literals are kept
+// as their digits (in a tagged object that no JSON body holds, as the result codec does); any other
+// number counts by its value, so `1.0` and `1` still match. The reviver's `source` (Node 22) gives
+// the literal; it runs only when the text holds a run of 16 digits or more.
+const LONG_DIGITS = /\d{16}/
+const parseExactly = (text: string): unknown =>
+  LONG_DIGITS.test(text)
+    ? JSON.parse(text, function (this: unknown, _key: string, value: unknown, context?: { source?: string }) {
+        if (typeof value !== 'number' || Number.isSafeInteger(value) || context?.source === undefined)
+          return value
+        const literal = context.source
+        if (!/^-?\d+$/.test(literal) || BigInt(literal) === BigInt(value)) return value
+        return { '\u0000integer': literal.replace(/^(-?)0+(?=\d)/, '$1') }
+      } as (key: string, value: unknown) => unknown)
+    : JSON.parse(text)
+
 /**
- * The authenticated caller, when the event names one: JWT `sub` (HTTP API JWT authorizer, Cognito
- * user pools), Lambda authorizer `principalId`, or the IAM caller's ARN. The default scope, so two
- * callers who send the same key never see each other's responses.
+ * The authenticated caller, the default scope, so two callers who send the same key never see each
+ * other's responses:
  *
+ * | authorizer | scope |
+ * | --- | --- |
+ * | JWT (HTTP API) or Cognito user pool (REST API) | `jwt:<iss>:<sub>`; a token without `sub` (client credentials): `client:<iss>:<client_id, azp or appid>` |
+ * | Lambda authorizer that names a `principalId` | `principal:<principalId>` |
+ * | IAM with a Cognito identity pool | `cognito:<identityPoolId>:<identityId>` (the pool's role ARN is shared by all its identities) |
+ * | IAM user or role (REST, HTTP API, function URL) | `iam:<userArn>` |
+ * | none | `undefined`: anonymous callers share one scope per function |
+ *
+ * @throws IdempotencyConfigError when the request is authenticated but names nobody this table
+ *   knows (an HTTP API Lambda authorizer that returns only its `context`, a JWT without a subject
+ *   or client id): falling back to the shared scope would let one caller replay another's response,
+ *   so pass `scope` and say which field names the caller.
  * @example
  * httpCaller(httpRequest(event)!) // 'jwt:https://cognito-idp.../us-east-1_X:7d8c...' or 'iam:arn:aws:iam::...'
  */
 export const httpCaller = (request: HttpRequest): string | undefined => {
   const { authorizer, identity } = request.requestContext
   if (isObject(authorizer)) {
-    const claims =
-      isObject(authorizer.jwt) && isObject(authorizer.jwt.claims) ? authorizer.jwt.claims : authorizer.claims
-    if (isObject(claims) && typeof claims.sub === 'string') {
-      return `jwt:${typeof claims.iss === 'string' ? claims.iss : ''}:${claims.sub}`
+    const jwt = isObject(authorizer.jwt) ? authorizer.jwt : undefined
+    const claims = jwt !== undefined ? jwt.claims : authorizer.claims
+    if (isObject(claims)) {
+      const iss = typeof claims.iss === 'string' ? claims.iss : ''
+      if (typeof claims.sub === 'string' && claims.sub !== '') return `jwt:${iss}:${claims.sub}`
+      // Machine-to-machine tokens (client credentials) name the client instead of a subject.
+      const client = firstString(claims, ['client_id', 'azp', 'appid'])
+      if (client !== undefined) return `client:${iss}:${client}`
+      throw unknownCaller('a JWT without sub, client_id, azp or appid claims')
     }
-    const lambda = isObject(authorizer.lambda) ? authorizer.lambda : authorizer
-    if (typeof lambda.principalId === 'string') return `principal:${lambda.principalId}`
-    if (isObject(authorizer.iam) && typeof authorizer.iam.userArn === 'string')
-      return `iam:${authorizer.iam.userArn}`
+    if (jwt !== undefined) throw unknownCaller('a JWT authorizer without claims')
+    const lambda = isObject(authorizer.lambda) ? authorizer.lambda : undefined
+    const principalId = (lambda ?? authorizer).principalId ?? authorizer.principalId
+    if (typeof principalId === 'string' && principalId !== '') return `principal:${principalId}`
+    if (isObject(authorizer.iam)) {
+      const caller = iamCaller(authorizer.iam, authorizer.iam.cognitoIdentity)
+      if (caller !== undefined) return caller
+      throw unknownCaller('an IAM authorizer without userArn or Cognito identity')
+    }
+    if (lambda !== undefined)
+      throw unknownCaller('a Lambda authorizer that returns a context without principalId')
+    // REST APIs put a Lambda authorizer's context next to its principalId; an object with
+    // anything but the latency API Gateway adds means an authorizer ran and named nobody.
+    if (Object.keys(authorizer).some((name) => name !== 'integrationLatency')) {
+      throw unknownCaller('a Lambda authorizer without principalId')
+    }
   }
-  if (isObject(identity) && typeof identity.userArn === 'string') return `iam:${identity.userArn}`
+  if (isObject(identity)) {
+    return iamCaller(identity, {
+      identityId: identity.cognitoIdentityId,
+      identityPoolId: identity.cognitoIdentityPoolId,
+    })
+  }
   return undefined
 }
+
+const iamCaller = (iam: Fields, cognito: unknown): string | undefined => {
+  if (isObject(cognito) && typeof cognito.identityId === 'string' && cognito.identityId !== '') {
+    const pool = typeof cognito.identityPoolId === 'string' ? cognito.identityPoolId : ''
+    return `cognito:${pool}:${cognito.identityId}`
+  }
+  return typeof iam.userArn === 'string' && iam.userArn !== '' ? `iam:${iam.userArn}` : undefined
+}
+
+const firstString = (fields: Fields, names: string[]): string | undefined => {
+  for (const name of names) {
+    const value = fields[name]
+    if (typeof value === 'string' && value !== '') return value
+  }
+  return undefined
+}
+
+const unknownCaller = (what: string) =>
+  new IdempotencyConfigError(
+    'scope',
+    `set for this API: the request is authenticated by ${what}, and idempotent() cannot tell its callers apart; pass scope: (event) => <the field that names the caller>`,
+    undefined,
+  )
 
 const problems: Record<string, { title: string; detail: string }> = {
   IDEMPOTENCY_KEY_MISSING: {
