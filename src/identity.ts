@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda'
-import { IdempotencyError, IdempotencyKeyInvalidError } from './errors.js'
+import { IdempotencyConfigError, IdempotencyError, IdempotencyKeyInvalidError } from './errors.js'
 import { hashValue, normalizeKey, recordId } from './key.js'
-import type { ResolvedOptions } from './options.js'
+import type { ResolvedOptions, SourceIdentity } from './options.js'
 
 /** The record id and fingerprint of a call, computed once; `undefined` when it runs unprotected. */
 export const identify = <TInput>(
@@ -9,9 +9,11 @@ export const identify = <TInput>(
   input: TInput,
   context: Context | undefined,
 ): { id: string; fingerprint: string | undefined } | undefined => {
-  // Without a key selector: the id an event source carries (EventBridge, SQS, SNS, streams), else
-  // the hash of the whole input.
-  const source = options.key === undefined ? options.source?.(input) : undefined
+  // An event source's own id and payload (EventBridge, SQS, SNS, streams, Kafka): the key when no
+  // selector is given, and the fingerprint when none is given, so that a redelivery, which changes
+  // receipt handles and receive counts, is still the same request.
+  const source = options.source?.(input)
+  if (source !== undefined && source.key === undefined) checkBatch(options, source)
   const key =
     options.key !== undefined
       ? read('the key', () => options.key?.(input, context))
@@ -40,6 +42,32 @@ export const identify = <TInput>(
     else if (options.key !== undefined) fingerprint = read('the fingerprint', () => hashValue(input))
   }
   return { id, fingerprint }
+}
+
+const batchHandlers: Record<string, string> = {
+  sqs: 'idempotentSqsHandler',
+  kinesis: 'idempotentKinesisHandler',
+  'dynamodb-streams': 'idempotentDynamoDBStreamHandler',
+  kafka: 'idempotentKafkaHandler',
+}
+
+// A batch has no one key: Lambda splits and regroups batches, and each redelivery carries new
+// receipt handles, so hashing it would run redelivered records again. Without a key selector
+// that is refused; with one, the whole batch is one unit of work, which is rarely what is meant.
+const checkBatch = <TInput>(options: ResolvedOptions<TInput>, source: SourceIdentity): void => {
+  const handler = batchHandlers[source.source] ?? 'a per-record handler'
+  const advice = `use ${handler} to make each record idempotent`
+  if (options.key === undefined) {
+    throw new IdempotencyConfigError(
+      'key',
+      `set when a whole batch is made idempotent: the input is a batch of ${source.records} ${source.source} records, which has no one key (${advice})`,
+      undefined,
+    )
+  }
+  options.logger?.warn(
+    `lambda-idempotency: a batch of ${source.records} ${source.source} records is one unit of work under one key; ${advice}`,
+    { outcome: 'batch', source: source.source, records: source.records },
+  )
 }
 
 // A selector that throws on odd input (a string event, a missing header map) is bad input, not a

@@ -10,7 +10,9 @@ export interface IdempotencyLogger {
 /**
  * What happened to a call, as reported to `onEvent`:
  * `claimed` (the work runs), `completed`, `replayed`, `in-progress` (409), `mismatch` (422),
- * `released` (the work failed), `fenced` (a late invocation's write was refused), `abandoned`
+ * `released` (the work failed), `fenced` (a late invocation's write was refused because another
+ * invocation took the key over), `lost` (the claim's record was gone: deleted, evicted or lost in a
+ * restart), `timed-out` (the invocation timed out and keeps its claim), `abandoned`
  * (blocked key), `not-stored` (result refused), `claim-failed`, `complete-failed`, `release-failed`
  * (store errors).
  */
@@ -22,6 +24,8 @@ export type IdempotencyOutcome =
   | 'mismatch'
   | 'released'
   | 'fenced'
+  | 'lost'
+  | 'timed-out'
   | 'abandoned'
   | 'not-stored'
   | 'claim-failed'
@@ -36,7 +40,7 @@ export interface IdempotencyEvent {
   cached?: boolean
   /** `fenced`: which write was refused. */
   step?: 'complete' | 'release'
-  /** Store failures: the error's name and message. */
+  /** Store failures: the error's name and message; `timed-out`: the timeout. */
   error?: string
 }
 
@@ -115,10 +119,13 @@ export interface IdempotencyOptions<TInput = unknown> {
 /** The key and the fingerprint source that an event carries by itself (see `sources/default-keys.ts`). */
 export interface SourceIdentity {
   /** Which source recognised the input, for documentation and logs. */
-  source: 'eventbridge' | 'sqs' | 'sns' | 'dynamodb-streams' | 'kinesis'
-  key: string
+  source: 'eventbridge' | 'sqs' | 'sns' | 'dynamodb-streams' | 'kinesis' | 'kafka'
+  /** The record's id; `undefined` for a batch of several records, which has no one key. */
+  key: string | undefined
   /** The payload that must match when the id comes again. */
   fingerprint: unknown
+  /** For a batch: how many records it holds. */
+  records?: number
 }
 
 /** Options resolved and checked once, when the factory runs. */

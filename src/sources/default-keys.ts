@@ -11,16 +11,19 @@ type Fields = Record<string, unknown>
 const isObject = (value: unknown): value is Fields => typeof value === 'object' && value !== null
 
 /**
- * Recognises an EventBridge event, an SNS event, or one SQS, SNS, DynamoDB Streams or Kinesis
- * record, and returns its id and payload. `undefined` for anything else.
+ * Recognises an EventBridge event, an SNS, SQS, Kinesis, DynamoDB Streams or Kafka event of one
+ * record, or one such record on its own, and returns its id and payload. An event of several
+ * records is recognised as a batch: it has no one key (`key` is `undefined`), and its fingerprint
+ * lists the payloads of its records. `undefined` for anything else.
  *
  * | input | key | fingerprint |
  * | --- | --- | --- |
  * | EventBridge event | `id` | `source`, `detail-type`, `detail` |
  * | SQS record | `messageId` | `body`, `messageAttributes` |
- * | SNS event (one record) or SNS record | `Sns.MessageId` | `Sns.Message`, `Sns.Subject`, `Sns.MessageAttributes` |
+ * | SNS record | `Sns.MessageId` | `Sns.Message`, `Sns.Subject`, `Sns.MessageAttributes` |
  * | DynamoDB Streams record | `eventID` | `dynamodb.Keys`, `dynamodb.NewImage`, `dynamodb.OldImage` |
  * | Kinesis record | `eventID` | `kinesis.partitionKey`, `kinesis.data` |
+ * | Kafka record (MSK or self-managed) | `topic`, `partition`, `offset` | `key`, `value`, `headers` |
  */
 export const sourceIdentity = (input: unknown): SourceIdentity | undefined => {
   if (!isObject(input)) return undefined
@@ -35,16 +38,26 @@ export const sourceIdentity = (input: unknown): SourceIdentity | undefined => {
       fingerprint: { source: input.source, detailType: input['detail-type'], detail: input.detail },
     }
   }
-  const records = input.Records
-  if (
-    Array.isArray(records) &&
-    records.length === 1 &&
-    isObject(records[0]) &&
-    records[0].EventSource === 'aws:sns'
-  ) {
-    return recordIdentity(records[0])
+  const records = Array.isArray(input.Records) ? input.Records : kafkaRecords(input)
+  if (records === undefined) return recordIdentity(input)
+  const identities = records.map((record) => (isObject(record) ? recordIdentity(record) : undefined))
+  const first = identities[0]
+  if (first === undefined || identities.some((identity) => identity?.source !== first.source))
+    return undefined
+  if (identities.length === 1) return first
+  return {
+    source: first.source,
+    key: undefined,
+    fingerprint: identities.map((identity) => identity?.fingerprint),
+    records: identities.length,
   }
-  return recordIdentity(input)
+}
+
+// Kafka events (MSK and self-managed) group their records by topic-partition.
+const kafkaRecords = (event: Fields): unknown[] | undefined => {
+  if (event.eventSource !== 'aws:kafka' && event.eventSource !== 'SelfManagedKafka') return undefined
+  if (!isObject(event.records)) return undefined
+  return Object.values(event.records).flatMap((partition) => (Array.isArray(partition) ? partition : []))
 }
 
 const recordIdentity = (record: Fields): SourceIdentity | undefined => {
@@ -67,6 +80,19 @@ const recordIdentity = (record: Fields): SourceIdentity | undefined => {
   if (source === 'aws:kinesis' && typeof record.eventID === 'string' && isObject(record.kinesis)) {
     const { partitionKey, data } = record.kinesis
     return { source: 'kinesis', key: record.eventID, fingerprint: { partitionKey, data } }
+  }
+  if (
+    typeof record.topic === 'string' &&
+    typeof record.partition === 'number' &&
+    typeof record.offset === 'number' &&
+    'value' in record
+  ) {
+    const { topic, partition, offset, key, value, headers } = record
+    return {
+      source: 'kafka',
+      key: JSON.stringify([topic, partition, offset]),
+      fingerprint: { key, value, headers },
+    }
   }
   return undefined
 }

@@ -62,7 +62,15 @@ describe('default keys of event sources', () => {
   it('leaves other inputs to the whole-input hash', () => {
     expect(sourceIdentity({ id: 'x' })).toBeUndefined()
     expect(sourceIdentity('text')).toBeUndefined()
-    expect(sourceIdentity({ Records: [sqsRecord(), sqsRecord()] })).toBeUndefined()
+    expect(sourceIdentity({ Records: [{ eventSource: 'aws:s3' }] })).toBeUndefined()
+  })
+
+  it('recognises a batch of several records as a batch, with no one key', () => {
+    expect(sourceIdentity({ Records: [sqsRecord(), sqsRecord()] })).toMatchObject({
+      source: 'sqs',
+      key: undefined,
+      records: 2,
+    })
   })
 
   it('replays a redelivered SQS record although its receipt handle and receive count changed', async () => {
