@@ -66,17 +66,45 @@ export const inspectKey = async (
   }
 }
 
+/** Options of {@link releaseKey}. */
+export interface ReleaseKeyOptions {
+  /**
+   * Release a claim whose lease is still live. Its invocation may still be running, and the next
+   * request then runs the work a second time: use it only when you know that invocation is gone.
+   * @default false
+   */
+  force?: boolean
+  /** The clock that judges the lease, epoch milliseconds. @default Date.now() */
+  nowMs?: number
+}
+
 /**
- * Releases a key held by an `IN_PROGRESS` record (a blocked or stuck claim), so the next request
- * runs the work. The release is conditioned on the owner read just before, so it never deletes a
- * claim taken in between. Completed records are left alone: they expire with their TTL.
+ * Releases a key held by an abandoned `IN_PROGRESS` record (its lease has ended: a blocked or stuck
+ * claim), so the next request runs the work. The release is conditioned on the owner read just
+ * before, so it never deletes a claim taken in between. Completed records are left alone: they
+ * expire with their TTL.
  *
  * @returns `true` when a claim was released.
+ * @throws IdempotencyConfigError when the claim's lease is still live (its invocation may still be
+ *   running) and `force` is not set.
  * @example
  * await releaseKey(store, { id: error.id }) // after checking that the withdrawal did not happen
  */
-export const releaseKey = async (store: IdempotencyStore, reference: KeyReference): Promise<boolean> => {
+export const releaseKey = async (
+  store: IdempotencyStore,
+  reference: KeyReference,
+  options: ReleaseKeyOptions = {},
+): Promise<boolean> => {
+  const { force = false, nowMs = Date.now() } = options
   const record = await store.get(idOf(reference))
   if (record?.status !== 'IN_PROGRESS') return false
+  const leaseEndsAtMs = record.leaseExpiresAtMs ?? 0
+  if (leaseEndsAtMs > nowMs && force !== true) {
+    throw new IdempotencyConfigError(
+      'force',
+      `true to release a claim whose lease is still live (until ${new Date(leaseEndsAtMs).toISOString()}): its invocation may still be running`,
+      options.force,
+    )
+  }
   return store.release(record.id, record.owner)
 }

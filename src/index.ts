@@ -1,4 +1,10 @@
-export { inspectKey, type KeyInspection, type KeyReference, releaseKey } from './admin.js'
+export {
+  inspectKey,
+  type KeyInspection,
+  type KeyReference,
+  type ReleaseKeyOptions,
+  releaseKey,
+} from './admin.js'
 export {
   IdempotencyAbandonedError,
   IdempotencyConfigError,

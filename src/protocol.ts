@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Context } from 'aws-lambda'
 import {
   IdempotencyAbandonedError,
+  IdempotencyConfigError,
   IdempotencyInProgressError,
   IdempotencyKeyReusedError,
   IdempotencyResultError,
@@ -39,6 +40,12 @@ export interface Protocol<TInput> {
   complete(claim: Claim, result: unknown): Promise<void>
   /** Gives the key up after the work failed, so a retry runs. Never throws. */
   release(claim: Claim): Promise<void>
+  /**
+   * Leaves the key claimed after the invocation timed out: its work may have taken effect, so the
+   * key is never released; it frees itself when the lease ends (or stays blocked with
+   * `abandoned: 'block'`).
+   */
+  keep(claim: Claim, reason: string): void
 }
 
 // Delays between polls while waiting for another invocation's result (`inProgress: { waitMs }`).
@@ -48,10 +55,16 @@ const MAX_POLL_MS = 250
 const COMPLETE_RETRY_DELAY_MS = 100
 // 9999-12-31T23:59:59Z: the expiry of a claim that must never free itself (`abandoned: 'block'`).
 const NEVER_SECONDS = 253_402_300_799
+// The longest Retry-After of a 409: a hint to come back soon, not the whole lease, which can be the
+// Lambda function's whole remaining time (up to 15 minutes).
+const MAX_RETRY_AFTER_SECONDS = 2
 
 // Outcomes that mean something went wrong: they are logged as well as reported to onEvent.
 const warnings: Partial<Record<IdempotencyOutcome, string>> = {
   fenced: 'the lease ended and another invocation took the key over; this invocation wrote nothing',
+  lost: 'the record of this claim is gone from the store (deleted, evicted or lost in a restart); the result was not stored',
+  'timed-out':
+    'the invocation timed out; the key stays claimed until its lease ends, since the work may have taken effect',
   'complete-failed': 'could not store the result; the key stays claimed until its lease ends',
   'release-failed': 'could not release the key; a retry can run once the lease ends',
   'not-stored':
@@ -82,7 +95,14 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
   }
 
   const begin = async (input: TInput, context: Context | undefined): Promise<Decision> => {
-    const identity = identify(options, input, context)
+    let identity: ReturnType<typeof identify>
+    try {
+      identity = identify(options, input, context)
+    } catch (error) {
+      // A configuration that this input shows to be wrong: tell the developer, not only the caller.
+      if (error instanceof IdempotencyConfigError) logger?.warn(`lambda-idempotency: ${error.message}`)
+      throw error
+    }
     if (identity === undefined) return { action: 'bypass' }
     const { id, fingerprint } = identity
 
@@ -109,7 +129,7 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
         // blocking claim never expires by itself.
         expiresAtSeconds: block
           ? NEVER_SECONDS
-          : Math.max(Math.floor(nowMs / 1000) + ttlSeconds, Math.ceil(leaseExpiresAtMs / 1000)),
+          : Math.max(expirySeconds(nowMs, ttlSeconds), Math.ceil(leaseExpiresAtMs / 1000)),
         nowMs,
         keepAbandoned: block,
       }
@@ -156,10 +176,15 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
 
   const complete = async (claim: Claim, value: unknown): Promise<void> => {
     const { stored, failure } = encodeForStore(value, store.maxResultBytes, options.compressAboveBytes)
-    const expiresAtSeconds = Math.floor(now() / 1000) + ttlSeconds
+    const expiresAtSeconds = expirySeconds(now(), ttlSeconds)
     for (let attempt = 1; ; attempt++) {
       try {
-        if (await store.complete(claim.id, claim.owner, stored, expiresAtSeconds)) {
+        // `false` can also answer a retry whose first attempt did complete (its answer was lost):
+        // the record tells which.
+        const holder = (await store.complete(claim.id, claim.owner, stored, expiresAtSeconds))
+          ? 'self'
+          : await completedBy(claim)
+        if (holder === 'self') {
           cache.set(claim.id, {
             fingerprint: claim.fingerprint,
             result: stored,
@@ -167,7 +192,7 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
           })
           report(failure === undefined ? 'completed' : 'not-stored', claim.id)
         } else {
-          report('fenced', claim.id, { step: 'complete' })
+          report(holder === 'nobody' ? 'lost' : 'fenced', claim.id, { step: 'complete' })
         }
         break
       } catch (error) {
@@ -181,16 +206,28 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
     if (failure !== undefined) throw failure
   }
 
+  // Who holds the claim's record now: this invocation's completed record, another owner, or nobody.
+  const completedBy = async (claim: Claim): Promise<'self' | 'other' | 'nobody'> => {
+    const record = await store.get(claim.id)
+    if (record === undefined) return 'nobody'
+    return record.owner === claim.owner && record.status === 'COMPLETED' ? 'self' : 'other'
+  }
+
   const release = async (claim: Claim): Promise<void> => {
     try {
       const owned = await store.release(claim.id, claim.owner)
-      report(owned ? 'released' : 'fenced', claim.id, { step: 'release' })
+      const outcome = owned ? 'released' : (await completedBy(claim)) === 'nobody' ? 'lost' : 'fenced'
+      report(outcome, claim.id, { step: 'release' })
     } catch (error) {
       report('release-failed', claim.id, { error: describeError(error) })
     }
   }
 
-  return { begin, complete, release }
+  const keep = (claim: Claim, reason: string): void => {
+    report('timed-out', claim.id, { error: reason })
+  }
+
+  return { begin, complete, release, keep }
 }
 
 const leaseFor = (options: { leaseMs: number }, context: Context | undefined): number => {
@@ -201,7 +238,15 @@ const leaseFor = (options: { leaseMs: number }, context: Context | undefined): n
 }
 
 const retryAfterSeconds = (record: StoredRecord, nowMs: number): number =>
-  Math.max(1, Math.ceil(((record.leaseExpiresAtMs ?? nowMs) - nowMs) / 1000))
+  Math.min(
+    MAX_RETRY_AFTER_SECONDS,
+    Math.max(1, Math.ceil(((record.leaseExpiresAtMs ?? nowMs) - nowMs) / 1000)),
+  )
+
+// Expiry in whole seconds (DynamoDB's TTL unit), rounded up: a result is never replayed for less
+// than ttlSeconds.
+const expirySeconds = (nowMs: number, ttlSeconds: number): number =>
+  Math.ceil((nowMs + ttlSeconds * 1000) / 1000)
 
 /** The text to store for a result: the encoded value, or the "not stored" marker and its reason. */
 const encodeForStore = (
