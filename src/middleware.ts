@@ -12,7 +12,9 @@ import {
   readKeyHeader,
   replayResponse,
 } from './http.js'
+import { describeError } from './identity.js'
 import { lambdaContext } from './lambda-context.js'
+import { watchEarlyAnswer } from './middy-request-watch.js'
 import { type IdempotencyOptions, resolveOptions, stripUndefined } from './options.js'
 import { type Claim, createProtocol } from './protocol.js'
 import { sourceIdentity } from './sources/default-keys.js'
@@ -98,24 +100,26 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
   })
   // One symbol per middleware: two idempotent() in one chain never read each other's state.
   const stateKey = Symbol('lambda-idempotency')
-  type State = { claim: Claim; http: boolean } | { answer: unknown }
+  type Claimed = { claim: Claim; http: boolean; stopWatching: () => void }
+  type State = Claimed | { answer: unknown }
   type Internal = Record<symbol, State | undefined>
+  type MiddyRequest = Request<TEvent, TResult, Error, Context>
 
-  const idempotentBefore = async (request: Request<TEvent, TResult, Error, Context>) => {
+  const idempotentBefore = async (request: MiddyRequest) => {
     const context = lambdaContext(request.context)
     const httpEvent = httpRequest(request.event)
+    const internal = request.internal as Internal
     if (httpEvent === undefined) {
       const decision = await protocol.begin(request.event, context)
       if (decision.action === 'replay') {
         // earlyResponse (Middy 6+) skips the handler even when the stored result is undefined.
         request.earlyResponse = decision.result as TResult
       } else if (decision.action === 'run') {
-        ;(request.internal as Internal)[stateKey] = { claim: decision.claim, http: false }
+        internal[stateKey] = claimed(request, decision.claim, false)
       }
       return
     }
     if (!methods.has(httpEvent.method)) return
-    const internal = request.internal as Internal
     let decision: Awaited<ReturnType<typeof httpProtocol.begin>>
     try {
       decision = await httpProtocol.begin({ event: request.event, http: httpEvent }, context)
@@ -128,43 +132,73 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
       internal[stateKey] = { answer: replayResponse(decision.result, httpEvent) }
       throw controlFlow()
     }
-    if (decision.action === 'run') internal[stateKey] = { claim: decision.claim, http: true }
+    if (decision.action === 'run') internal[stateKey] = claimed(request, decision.claim, true)
   }
 
-  const idempotentAfter = async (request: Request<TEvent, TResult, Error, Context>) => {
-    const state = takeState(request)
-    if (state === undefined || 'answer' in state) return
-    if (state.http && !http.storeResponse(request.response as HttpResponse)) {
+  // A middleware registered after this one may answer early, and Middy then skips this one's
+  // after / onError: the watch settles the claim in their place (see middy-request-watch.ts).
+  const claimed = (request: MiddyRequest, claim: Claim, isHttp: boolean): Claimed => {
+    const state: Claimed = { claim, http: isHttp, stopWatching: () => {} }
+    state.stopWatching = watchEarlyAnswer(request as never, {
+      beforeHandler: () =>
+        takeState(request) === state ? protocolOf(state).release(claim) : Promise.resolve(),
+      afterHandler: (response) =>
+        takeState(request) === state ? finish(state, response) : Promise.resolve(response),
+      afterError: (error) => (takeState(request) === state ? fail(state, error) : Promise.resolve()),
+    })
+    return state
+  }
+
+  const protocolOf = (state: Claimed) => (state.http ? httpProtocol : protocol)
+
+  /** Stores the final response; returns it, or the problem response that replaces it. */
+  const finish = async (state: Claimed, response: unknown): Promise<unknown> => {
+    if (state.http && !http.storeResponse(response as HttpResponse)) {
       await httpProtocol.release(state.claim)
-      return
+      return response
     }
     try {
-      await (state.http ? httpProtocol : protocol).complete(state.claim, request.response)
+      await protocolOf(state).complete(state.claim, response)
     } catch (error) {
-      if (state.http && error instanceof IdempotencyError) {
-        request.response = problemResponse(error, http.documentation) as TResult
-        return
-      }
+      if (state.http && error instanceof IdempotencyError) return problemResponse(error, http.documentation)
       throw error
     }
+    return response
   }
 
-  const idempotentOnError = async (request: Request<TEvent, TResult, Error, Context>) => {
+  const fail = async (state: Claimed, error: unknown): Promise<void> => {
+    // Middy's timeout answers while the handler still runs: its work may yet take effect, so the
+    // key must not be released (with abandoned: 'block' it stays blocked for review).
+    if (isMiddyTimeout(error)) {
+      protocolOf(state).keep(state.claim, describeError(error))
+      return
+    }
+    // Only the invocation that claimed the key releases it: a rejected duplicate has no claim.
+    await protocolOf(state).release(state.claim)
+  }
+
+  const idempotentAfter = async (request: MiddyRequest) => {
+    const state = takeState(request)
+    if (state === undefined || 'answer' in state) return
+    request.response = (await finish(state, request.response)) as TResult
+  }
+
+  const idempotentOnError = async (request: MiddyRequest) => {
     const state = takeState(request)
     if (state === undefined) return
     if ('answer' in state) {
       request.response = withEarlierHeaders(state.answer, request.response) as TResult
       return
     }
-    // Only the invocation that claimed the key releases it: a rejected duplicate has no claim.
-    await (state.http ? httpProtocol : protocol).release(state.claim)
+    await fail(state, request.error)
   }
 
   // Taken once: after a completion, an error thrown by a later middleware must not release the key.
-  const takeState = (request: Request<TEvent, TResult, Error, Context>): State | undefined => {
+  const takeState = (request: MiddyRequest): State | undefined => {
     const internal = request.internal as Internal
     const state = internal[stateKey]
     internal[stateKey] = undefined
+    if (state !== undefined && 'claim' in state) state.stopWatching()
     return state
   }
 
@@ -172,6 +206,12 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
 }
 
 type HttpInput<TEvent> = { event: TEvent; http: HttpRequest }
+
+// @middy/core 5 and later end a handler that runs into `timeoutEarlyInMillis` with this error.
+const isMiddyTimeout = (error: unknown): boolean =>
+  error instanceof Error &&
+  error.name === 'TimeoutError' &&
+  (error.cause as { package?: unknown } | undefined)?.package === '@middy/core'
 
 // When middlewares registered after idempotent() already rendered the error (http-error-handler,
 // then http-cors), the answer replaces their status and body but keeps the headers they added
