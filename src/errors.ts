@@ -96,6 +96,30 @@ export class IdempotencyAbandonedError extends IdempotencyError {
 }
 
 /**
+ * A transactional completion was refused because this invocation no longer holds the key: its
+ * lease ended and another invocation took the key over (or the record is gone). The whole
+ * transaction was cancelled, so none of its writes landed. HTTP 409: the client's retry gets the
+ * other invocation's outcome.
+ *
+ * @example
+ * throw new IdempotencyFencedError('3f2a...') // names the hashed record id, never the raw key
+ */
+export class IdempotencyFencedError extends IdempotencyError {
+  override name = 'IdempotencyFencedError'
+  /** The hashed record id. */
+  readonly id: string
+
+  constructor(id: string) {
+    super(
+      'IDEMPOTENCY_FENCED',
+      409,
+      `this invocation no longer holds the idempotency key (record ${id}): another invocation took it over, and the transaction was cancelled with none of its writes`,
+    )
+    this.id = id
+  }
+}
+
+/**
  * The key was already used with a different request (the fingerprints differ). HTTP 422: the
  * client must send a new key for a new request. Nothing ran.
  *

@@ -5,11 +5,13 @@ export {
   type ReleaseKeyOptions,
   releaseKey,
 } from './admin.js'
+export { type CurrentClaim, currentClaim } from './current-claim.js'
 export {
   IdempotencyAbandonedError,
   IdempotencyConfigError,
   IdempotencyError,
   type IdempotencyErrorOptions,
+  IdempotencyFencedError,
   IdempotencyInProgressError,
   IdempotencyKeyInvalidError,
   IdempotencyKeyReusedError,

@@ -1,4 +1,5 @@
 import type { Context } from 'aws-lambda'
+import { runWithClaim } from './current-claim.js'
 import { IdempotencyConfigError } from './errors.js'
 import { sha256 } from './key.js'
 import { lambdaContext } from './lambda-context.js'
@@ -45,7 +46,7 @@ export const makeIdempotent = <TArgs extends unknown[], TResult>(
     if (decision.action === 'bypass') return fn.apply(this, args)
     let result: TResult
     try {
-      result = await fn.apply(this, args)
+      result = await runWithClaim(decision.claim.handle, () => fn.apply(this, args))
     } catch (error) {
       await protocol.release(decision.claim)
       throw error

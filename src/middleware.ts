@@ -1,5 +1,6 @@
 import type { MiddlewareObj, Request } from '@middy/core'
 import type { Context } from 'aws-lambda'
+import { attachClaim } from './current-claim.js'
 import { IdempotencyConfigError, IdempotencyError } from './errors.js'
 import {
   type HttpIdempotencyOptions,
@@ -139,6 +140,7 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
   // after / onError: the watch settles the claim in their place (see middy-request-watch.ts).
   const claimed = (request: MiddyRequest, claim: Claim, isHttp: boolean): Claimed => {
     const state: Claimed = { claim, http: isHttp, stopWatching: () => {} }
+    attachClaim(request.context, claim.handle)
     state.stopWatching = watchEarlyAnswer(request as never, {
       beforeHandler: () =>
         takeState(request) === state ? protocolOf(state).release(claim) : Promise.resolve(),
@@ -153,7 +155,9 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
 
   /** Stores the final response; returns it, or the problem response that replaces it. */
   const finish = async (state: Claimed, response: unknown): Promise<unknown> => {
-    if (state.http && !http.storeResponse(response as HttpResponse)) {
+    // A response the handler committed in its own transaction is stored whatever its status.
+    const committed = state.claim.transaction.state !== undefined
+    if (state.http && !committed && !http.storeResponse(response as HttpResponse)) {
       await httpProtocol.release(state.claim)
       return response
     }
@@ -198,7 +202,10 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
     const internal = request.internal as Internal
     const state = internal[stateKey]
     internal[stateKey] = undefined
-    if (state !== undefined && 'claim' in state) state.stopWatching()
+    if (state !== undefined && 'claim' in state) {
+      state.stopWatching()
+      attachClaim(request.context, undefined)
+    }
     return state
   }
 

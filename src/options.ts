@@ -40,6 +40,8 @@ export interface IdempotencyEvent {
   cached?: boolean
   /** `fenced`: which write was refused. */
   step?: 'complete' | 'release'
+  /** `completed`: the work committed the completion inside its own transaction. */
+  transactional?: boolean
   /** Store failures: the error's name and message; `timed-out`: the timeout. */
   error?: string
 }

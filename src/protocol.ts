@@ -2,6 +2,12 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Context } from 'aws-lambda'
 import {
+  type CurrentClaim,
+  claimHandle,
+  committedOtherResult,
+  type TransactionState,
+} from './current-claim.js'
+import {
   IdempotencyAbandonedError,
   IdempotencyConfigError,
   IdempotencyInProgressError,
@@ -20,6 +26,10 @@ export interface Claim {
   id: string
   owner: string
   fingerprint: string | undefined
+  /** What the running work sees through `currentClaim()`. */
+  handle: CurrentClaim
+  /** A completion the work committed (or was handed) inside its own transaction. */
+  transaction: { state?: TransactionState }
 }
 
 /** What to do with a call: run it unprotected (no key, not required), replay, or run under a claim. */
@@ -142,7 +152,16 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
       }
       if (outcome.claimed) {
         report('claimed', id)
-        return { action: 'run', claim: { id, owner, fingerprint } }
+        const transaction: Claim['transaction'] = {}
+        const handle = claimHandle({
+          id,
+          owner,
+          store,
+          transaction,
+          encode: (value) => encodeOrThrow(value, store.maxResultBytes, options.compressAboveBytes),
+          expiresAtSeconds: () => expirySeconds(now(), ttlSeconds),
+        })
+        return { action: 'run', claim: { id, owner, fingerprint, handle, transaction } }
       }
 
       const { existing } = outcome
@@ -175,6 +194,8 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
   }
 
   const complete = async (claim: Claim, value: unknown): Promise<void> => {
+    if (claim.transaction.state !== undefined)
+      return completeTransaction(claim, claim.transaction.state, value)
     const { stored, failure } = encodeForStore(value, store.maxResultBytes, options.compressAboveBytes)
     const expiresAtSeconds = expirySeconds(now(), ttlSeconds)
     for (let attempt = 1; ; attempt++) {
@@ -206,6 +227,30 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
     if (failure !== undefined) throw failure
   }
 
+  // The work completed its claim in its own transaction: nothing more is written after a commit.
+  const completeTransaction = async (
+    claim: Claim,
+    state: TransactionState,
+    value: unknown,
+  ): Promise<void> => {
+    if (state.status === 'issued' && (await completedBy(claim)) !== 'self') {
+      await release(claim)
+      throw new IdempotencyConfigError(
+        'completionItem()',
+        'committed in a transaction before the work returns; the key was released and nothing is stored',
+        'an item that was never committed',
+      )
+    }
+    cache.set(claim.id, {
+      fingerprint: claim.fingerprint,
+      result: state.stored,
+      expiresAtMs: state.expiresAtSeconds * 1000,
+    })
+    report('completed', claim.id, { transactional: true })
+    const { stored } = encodeForStore(value, store.maxResultBytes, options.compressAboveBytes)
+    if (stored !== state.stored) throw committedOtherResult()
+  }
+
   // Who holds the claim's record now: this invocation's completed record, another owner, or nobody.
   const completedBy = async (claim: Claim): Promise<'self' | 'other' | 'nobody'> => {
     const record = await store.get(claim.id)
@@ -216,8 +261,15 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
   const release = async (claim: Claim): Promise<void> => {
     try {
       const owned = await store.release(claim.id, claim.owner)
-      const outcome = owned ? 'released' : (await completedBy(claim)) === 'nobody' ? 'lost' : 'fenced'
-      report(outcome, claim.id, { step: 'release' })
+      if (owned) {
+        report('released', claim.id, { step: 'release' })
+        return
+      }
+      // A work that committed its completion in a transaction and then threw keeps its record.
+      const holder = await completedBy(claim)
+      report(holder === 'self' ? 'completed' : holder === 'nobody' ? 'lost' : 'fenced', claim.id, {
+        step: 'release',
+      })
     } catch (error) {
       report('release-failed', claim.id, { error: describeError(error) })
     }
@@ -247,6 +299,13 @@ const retryAfterSeconds = (record: StoredRecord, nowMs: number): number =>
 // than ttlSeconds.
 const expirySeconds = (nowMs: number, ttlSeconds: number): number =>
   Math.ceil((nowMs + ttlSeconds * 1000) / 1000)
+
+/** The text to store for a result, or the `IdempotencyResultError` that refuses it. */
+const encodeOrThrow = (value: unknown, maxBytes: number, compressAboveBytes: number): string => {
+  const { stored, failure } = encodeForStore(value, maxBytes, compressAboveBytes)
+  if (failure !== undefined) throw failure
+  return stored
+}
 
 /** The text to store for a result: the encoded value, or the "not stored" marker and its reason. */
 const encodeForStore = (

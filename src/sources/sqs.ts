@@ -1,4 +1,5 @@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
+import { runWithClaim } from '../current-claim.js'
 import {
   IdempotencyConfigError,
   IdempotencyError,
@@ -155,7 +156,10 @@ export const idempotentSqsHandler = <TBody = unknown>(
     if (decision.action === 'replay') return true
     let result: unknown
     try {
-      result = await handler(item.body, item.record, context)
+      result =
+        decision.action === 'run'
+          ? await runWithClaim(decision.claim.handle, () => handler(item.body, item.record, context))
+          : await handler(item.body, item.record, context)
     } catch (error) {
       if (decision.action === 'run') await protocol.release(decision.claim)
       return reportFailure(log, messageId, error)

@@ -4,11 +4,22 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  type TransactWriteItem,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { IdempotencyConfigError } from '../errors.js'
-import type { ClaimOutcome, ClaimRequest, IdempotencyStore, RecordStatus, StoredRecord } from './store.js'
+import type {
+  ClaimOutcome,
+  ClaimRequest,
+  IdempotencyStore,
+  RecordStatus,
+  StoredRecord,
+  TransactionalCompletion,
+  TransactionalStore,
+  TransactionItemForm,
+} from './store.js'
 
 /** Names of the table's attributes. Override to fit an existing table. */
 export interface DynamoDBAttributeNames {
@@ -63,8 +74,10 @@ const ITEM_OVERHEAD_BYTES = 2 * 1024
  * @example
  * const store = new DynamoDBStore({ client: new DynamoDBClient({}), tableName: process.env.IDEMPOTENCY_TABLE! })
  */
-export class DynamoDBStore implements IdempotencyStore {
+export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
   readonly maxResultBytes = MAX_ITEM_BYTES - ITEM_OVERHEAD_BYTES
+  /** `TransactWriteItems` holds 100 items; the idempotency record is one of them. */
+  readonly maxTransactionItems = 100
   readonly #client: DynamoDBClient
   readonly #tableName: string
   readonly #names: DynamoDBAttributeNames
@@ -155,23 +168,87 @@ export class DynamoDBStore implements IdempotencyStore {
   }
 
   async complete(id: string, owner: string, result: string, expiresAtSeconds: number): Promise<boolean> {
-    return this.#ifOwner(
-      new UpdateItemCommand({
-        TableName: this.#tableName,
-        Key: { [this.#names.id]: { S: id } },
-        UpdateExpression:
-          'SET #status = :completed, #result = :result, #expiration = :expiration REMOVE #lease',
-        ConditionExpression: '#owner = :owner AND #status = :inProgress',
-        ExpressionAttributeNames: this.#completeNames,
+    return this.#ifOwner(new UpdateItemCommand(this.#completion({ id, owner, result, expiresAtSeconds })))
+  }
+
+  /**
+   * The completion as a `TransactWriteItems` item (an `Update` of the record, conditioned on the
+   * owner and `IN_PROGRESS`), with attribute values (`'low-level'`) or plain values (`'document'`).
+   */
+  transactionItem(
+    completion: TransactionalCompletion,
+    form: TransactionItemForm,
+  ): TransactWriteItem | object {
+    const update = this.#completion(completion)
+    if (form === 'low-level') return { Update: update }
+    const n = this.#names
+    return {
+      Update: {
+        ...update,
+        Key: { [n.id]: completion.id },
         ExpressionAttributeValues: {
-          ':completed': { S: 'COMPLETED' },
-          ':result': { S: result },
-          ':expiration': { N: String(expiresAtSeconds) },
-          ':owner': { S: owner },
-          ':inProgress': { S: 'IN_PROGRESS' },
+          ':completed': 'COMPLETED',
+          ':result': completion.result,
+          ':expiration': completion.expiresAtSeconds,
+          ':owner': completion.owner,
+          ':inProgress': 'IN_PROGRESS',
         },
-      }),
-    )
+      },
+    }
+  }
+
+  /**
+   * Sends the caller's items and the completion as one `TransactWriteItems` through `client`, with
+   * the low-level command or, when the items hold plain values, the document client's command.
+   * `false` when the completion's owner condition cancelled the transaction.
+   */
+  async transactWrite(
+    client: unknown,
+    items: readonly unknown[],
+    completion: TransactionalCompletion,
+  ): Promise<boolean> {
+    const sender = client as { send?: (command: unknown) => Promise<unknown> }
+    if (typeof sender?.send !== 'function') {
+      throw new IdempotencyConfigError('client', 'a DynamoDBClient or DynamoDBDocumentClient', client)
+    }
+    const form = items.some(holdsPlainValues) ? 'document' : 'low-level'
+    const TransactItems = [...items, this.transactionItem(completion, form)]
+    try {
+      if (form === 'low-level') {
+        await sender.send(
+          new TransactWriteItemsCommand({ TransactItems: TransactItems as TransactWriteItem[] }),
+        )
+      } else {
+        // Loaded only here: the document client is an optional peer.
+        const { TransactWriteCommand } = await import('@aws-sdk/lib-dynamodb')
+        await sender.send(new TransactWriteCommand({ TransactItems: TransactItems as never }))
+      }
+      return true
+    } catch (error) {
+      const reasons = (error as { name?: unknown; CancellationReasons?: { Code?: string }[] })
+        .CancellationReasons
+      if ((error as { name?: unknown }).name !== 'TransactionCanceledException') throw error
+      if (reasons?.[items.length]?.Code === 'ConditionalCheckFailed') return false
+      throw error
+    }
+  }
+
+  #completion(completion: TransactionalCompletion) {
+    return {
+      TableName: this.#tableName,
+      Key: { [this.#names.id]: { S: completion.id } },
+      UpdateExpression:
+        'SET #status = :completed, #result = :result, #expiration = :expiration REMOVE #lease',
+      ConditionExpression: '#owner = :owner AND #status = :inProgress',
+      ExpressionAttributeNames: this.#completeNames,
+      ExpressionAttributeValues: {
+        ':completed': { S: 'COMPLETED' },
+        ':result': { S: completion.result },
+        ':expiration': { N: String(completion.expiresAtSeconds) },
+        ':owner': { S: completion.owner },
+        ':inProgress': { S: 'IN_PROGRESS' },
+      },
+    }
   }
 
   async release(id: string, owner: string): Promise<boolean> {
@@ -226,3 +303,17 @@ export class DynamoDBStore implements IdempotencyStore {
 // By name, not instanceof: two copies of the SDK in one bundle make `instanceof` fail.
 const isConditionalCheckFailure = (error: unknown): boolean =>
   (error as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException'
+
+const ATTRIBUTE_TYPES = new Set(['S', 'N', 'B', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS', 'BS'])
+
+// A key attribute of a low-level item is `{ S: 'x' }` (or N, B); of a document item a plain string,
+// number or binary. The first key attribute of any item tells which form the caller wrote.
+const holdsPlainValues = (item: unknown): boolean => {
+  const operation = Object.values((item ?? {}) as Record<string, { Key?: unknown; Item?: unknown }>)[0]
+  const attributes = (operation?.Key ?? operation?.Item) as Record<string, unknown> | undefined
+  const first = attributes === undefined ? undefined : Object.values(attributes)[0]
+  if (first === undefined) return false
+  if (typeof first !== 'object' || first === null || first instanceof Uint8Array) return true
+  const keys = Object.keys(first)
+  return !(keys.length === 1 && ATTRIBUTE_TYPES.has(keys[0] as string))
+}

@@ -69,6 +69,47 @@ export interface IdempotencyStore {
   readonly maxResultBytes: number
 }
 
+/** The completion of a claim, to be committed inside the caller's own transaction. */
+export interface TransactionalCompletion {
+  id: string
+  owner: string
+  /** The encoded result, as `complete` would store it. */
+  result: string
+  expiresAtSeconds: number
+}
+
+/** The form of a `TransactWriteItems` item: attribute values (`{ S: 'x' }`) or plain values. */
+export type TransactionItemForm = 'low-level' | 'document'
+
+/**
+ * A store that can complete a claim inside a transaction of the caller's own writes (DynamoDB's
+ * `TransactWriteItems`): the business writes and the record commit together or not at all.
+ */
+export interface TransactionalStore {
+  /** The largest number of items one transaction holds, the completion included. */
+  readonly maxTransactionItems: number
+  /**
+   * The completion as one item of a transaction: the record `COMPLETED` with its result,
+   * conditioned on `owner` and `IN_PROGRESS`.
+   */
+  transactionItem(completion: TransactionalCompletion, form: TransactionItemForm): unknown
+  /**
+   * Sends `items` and the completion in one transaction through `client`. Resolves `true` once
+   * committed, `false` when the completion's condition cancelled it (the claim is no longer this
+   * owner's: nothing was written). Any other failure is thrown as the client threw it.
+   */
+  transactWrite(
+    client: unknown,
+    items: readonly unknown[],
+    completion: TransactionalCompletion,
+  ): Promise<boolean>
+}
+
+/** True when the store can join a transaction. */
+export const isTransactional = (store: IdempotencyStore): store is IdempotencyStore & TransactionalStore =>
+  typeof (store as Partial<TransactionalStore>).transactWrite === 'function' &&
+  typeof (store as Partial<TransactionalStore>).transactionItem === 'function'
+
 /**
  * True when the record no longer holds its id at `nowMs`: it has expired, or it is an abandoned
  * claim (unless `keepAbandoned`).
