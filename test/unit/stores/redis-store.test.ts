@@ -4,7 +4,6 @@ import { RedisStore, type RedisStoreClient } from '../../../src/redis.js'
 
 /** A client that answers every command with the given failure, as node-redis rejects. */
 const failingClient = (failure: Error): RedisStoreClient => ({
-  set: async () => Promise.reject(failure),
   get: async () => Promise.reject(failure),
   eval: async () => Promise.reject(failure),
   evalSha: async () => Promise.reject(failure),
