@@ -230,6 +230,33 @@ describe('RedisStore specifics', () => {
     }
   })
 
+  it('works for an ACL user allowed only what the README lists: GET, EVAL, EVALSHA, and SET, DEL, TIME for the scripts', async () => {
+    const user = `store-${randomUUID()}`
+    const allowed = ['+get', '+eval', '+evalsha', '+set', '+del', '+time']
+    await client.aclSetUser(user, ['on', '>secret', '~idempotency:*', ...allowed])
+    const limited = await createClient({ url: server.url, username: user, password: 'secret' }).connect()
+    try {
+      const store = new RedisStore({ client: limited })
+      let runs = 0
+      const work = makeIdempotent(
+        async (n: number) => {
+          if (n < 0) throw new Error('declined')
+          return ++runs + n
+        },
+        { store, name: `acl-${user}` },
+      )
+      expect(await work(1)).toBe(2)
+      expect(await work(1)).toBe(2)
+      await expect(work(-1)).rejects.toThrow('declined')
+      await expect(work(-1)).rejects.toThrow('declined')
+      expect(runs).toBe(1)
+      await expect(limited.set('elsewhere', 'x')).rejects.toThrow(/NOPERM/)
+    } finally {
+      await limited.close()
+      await client.aclDelUser(user)
+    }
+  })
+
   it('refuses a value that is not an idempotency record, naming its key', async () => {
     const keyPrefix = uniquePrefix()
     const store = new RedisStore({ client, keyPrefix })
