@@ -87,9 +87,9 @@ describe('RedisStore when memory is full (maxmemory-policy noeviction)', () => {
 
     // How far the completions took memory past the limit: one completed record per claim in
     // flight (its result, its header and Redis's bookkeeping: 2 608 bytes for a 2 147-byte value),
-    // and tens of kilobytes once (the script cache, the Lua heap until it collects).
+    // and tens of kilobytes once (the script cache, the Lua heap until it collects; 52 KB measured).
     expect(overshoot).toBeGreaterThan(keys * resultBytes)
-    expect(overshoot).toBeLessThan(keys * (resultBytes + 1_024) + 64 * 1024)
+    expect(overshoot).toBeLessThan(keys * (resultBytes + 1_024) + 128 * 1024)
   })
 
   it('releases a claim after a failure even when memory is full, so the retry can run', async () => {
@@ -243,7 +243,7 @@ describe('RedisStore across a restart', () => {
       const store = new RedisStore({ client, keyPrefix: '' })
       const nowMs = Date.now()
       await store.claim(claimRequest('snapshotted', 'a', nowMs))
-      if (name !== 'no persistence') await client.bgSave()
+      if (name === 'RDB snapshots') await client.bgSave() // the AOF needs none
       await until(async () => !(await client.info('persistence')).includes('rdb_bgsave_in_progress:1'))
       await store.claim(claimRequest('written', 'a', nowMs))
       await restart(node, client)
