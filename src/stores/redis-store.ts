@@ -1,12 +1,6 @@
 import { createHash } from 'node:crypto'
 import { IdempotencyConfigError } from '../errors.js'
-import {
-  type ClaimOutcome,
-  type ClaimRequest,
-  type IdempotencyStore,
-  isFree,
-  type StoredRecord,
-} from './store.js'
+import type { ClaimOutcome, ClaimRequest, IdempotencyStore, StoredRecord } from './store.js'
 
 /**
  * The commands {@link RedisStore} sends, as node-redis 5 (the `redis` package) types them.
@@ -17,11 +11,6 @@ import {
  * const client: RedisStoreClient = await createClient({ url: process.env.REDIS_URL }).connect()
  */
 export interface RedisStoreClient {
-  set(
-    key: string,
-    value: string,
-    options: { expiration: { type: 'PX'; value: number }; condition: 'NX'; GET: true },
-  ): Promise<unknown>
   get(key: string): Promise<unknown>
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>
   evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>
@@ -31,7 +20,7 @@ export interface RedisStoreClient {
  * Options of {@link RedisStore}.
  *
  * @example
- * new RedisStore({ client, keyPrefix: 'payments:', maxResultBytes: 1_000_000, expiryMarginSeconds: 600 })
+ * new RedisStore({ client, keyPrefix: 'payments:', timeoutMs: 1_000, clock: 'server' })
  */
 export interface RedisStoreOptions {
   /** A connected node-redis client you create, configure and own. The store never builds one. */
@@ -45,27 +34,48 @@ export interface RedisStoreOptions {
    */
   maxResultBytes?: number
   /**
-   * How long Redis keeps a record after it stops counting, before its native expiry deletes it.
-   * Expiry is decided by the callers' clocks, not by Redis; this margin keeps a caller whose clock
-   * lags from seeing a record vanish while it still counts.
+   * How long Redis keeps a record after it stops counting, before its native expiry deletes it, so
+   * that a caller whose clock lags never sees a record vanish while it still counts.
    * @default 300 (5 minutes)
    */
   expiryMarginSeconds?: number
+  /**
+   * The longest the store waits for Redis to answer one operation (claim, complete, release, get),
+   * in milliseconds. node-redis stops timing a command once it is on the socket, so a hung server
+   * (paused, partitioned without a reset) would otherwise hold the caller until the Lambda times
+   * out. A claim that fails this way is a 503 and its work does not run; if the claim lands later
+   * anyway, the store releases it as soon as Redis answers.
+   * @default 2_000
+   */
+  timeoutMs?: number
+  /**
+   * Whose clock judges that a lease has ended or a record has expired. `'caller'`: the caller's
+   * clock (the `now` option), as every store does; callers whose clocks disagree by more than a
+   * lease or a retention window can run the work twice. `'server'`: Redis's clock (`TIME` inside
+   * the scripts); the durations each caller measures still count, but the callers' clocks may
+   * disagree by any amount, and a `now` option that jumps (a test clock) no longer moves time
+   * for the store.
+   * @default 'caller'
+   */
+  clock?: 'caller' | 'server'
 }
 
 // Redis caps a string value at 512 MB; the record's header line takes the rest.
 const MAX_VALUE_BYTES = 512 * 1024 * 1024
 const HEADER_ALLOWANCE_BYTES = 1024
+// Claims whose completion can still recreate their record, kept until they complete or release.
+const MAX_OPEN_CLAIMS = 1_000
 
 /**
- * Idempotency records in Redis 7 or newer, or Valkey. A first call costs two round trips (a
- * `SET NX GET` that claims, a script that completes), a replay one (the failed `SET NX GET`
- * returns the record that holds the key). Each record is one string key, `keyPrefix` + record id,
- * with a native expiry a margin after the record stops counting.
+ * Idempotency records in Redis 7 or newer, or Valkey. A first call costs two round trips (a claim
+ * script, a completion script), a replay one (the claim returns the record that holds the key).
+ * Each record is one string key, `keyPrefix` + record id.
  *
- * Redis acknowledges a write before its replicas or its disk have it: a failover or a restart can
- * lose recent records, and a lost record lets its key run again. Set `maxmemory-policy noeviction`,
- * or evicted records run again too.
+ * Completion and release are allowed past `maxmemory`, so a claimed key is always completed;
+ * blocking claims (`abandoned: 'block'`) carry no native expiry, so no `volatile-*` eviction
+ * policy can pick them; every call has a deadline (`timeoutMs`). Redis acknowledges a write before
+ * its replicas or its disk have it: a failover or a restart can lose recent records, and a lost
+ * record lets its key run again. Set `maxmemory-policy noeviction`, or evicted records run again.
  *
  * @example
  * const client = await createClient({ url: process.env.REDIS_URL }).connect()
@@ -76,12 +86,15 @@ export class RedisStore implements IdempotencyStore {
   readonly #client: RedisStoreClient
   readonly #keyPrefix: string
   readonly #marginMs: number
+  readonly #timeoutMs: number
+  readonly #serverClock: boolean
+  // What the completion needs to write the record again if Redis lost the claim (a restart
+  // without persistence, an eviction): the header it would have, and the claim's clock offset.
+  readonly #open = new Map<string, { header: string; offsetMs: number }>()
 
   constructor(options: RedisStoreOptions) {
     const client = options?.client as Partial<RedisStoreClient> | undefined
-    const missing = (['set', 'get', 'eval', 'evalSha'] as const).filter(
-      (m) => typeof client?.[m] !== 'function',
-    )
+    const missing = (['get', 'eval', 'evalSha'] as const).filter((m) => typeof client?.[m] !== 'function')
     if (missing.length > 0) {
       throw new IdempotencyConfigError(
         'client',
@@ -112,59 +125,138 @@ export class RedisStore implements IdempotencyStore {
       throw new IdempotencyConfigError('expiryMarginSeconds', 'a non-negative integer', margin)
     }
     this.#marginMs = margin * 1000
+    this.#timeoutMs = options.timeoutMs ?? 2_000
+    if (!Number.isSafeInteger(this.#timeoutMs) || this.#timeoutMs < 1) {
+      throw new IdempotencyConfigError('timeoutMs', 'a positive integer (milliseconds)', this.#timeoutMs)
+    }
+    const clock = options.clock ?? 'caller'
+    if (clock !== 'caller' && clock !== 'server') {
+      throw new IdempotencyConfigError('clock', "'caller' or 'server'", clock)
+    }
+    this.#serverClock = clock === 'server'
   }
 
   async claim(request: ClaimRequest): Promise<ClaimOutcome> {
     const key = this.#keyPrefix + request.id
-    const value = JSON.stringify({
+    const header = JSON.stringify({
       status: 'IN_PROGRESS',
       owner: request.owner,
       fingerprint: request.fingerprint,
       leaseExpiresAtMs: request.leaseExpiresAtMs,
       expiresAtSeconds: request.expiresAtSeconds,
     } satisfies Omit<StoredRecord, 'id'>)
-    // Native expiry counts from now on Redis's clock for as long as the record counts on the
-    // caller's clock, plus the margin: the caller's clock decides, Redis only collects garbage.
-    const ttlMs = Math.max(1, Math.ceil(request.expiresAtSeconds * 1000 - request.nowMs) + this.#marginMs)
-    let previous: unknown
+    const args = [
+      header,
+      String(request.nowMs),
+      request.keepAbandoned === true ? '1' : '0',
+      this.#serverClock ? 'server' : 'caller',
+      String(this.#marginMs),
+    ]
+    const pending = this.#run(claimScript, key, args)
+    let reply: unknown
     try {
-      previous = await this.#client.set(key, value, {
-        expiration: { type: 'PX', value: ttlMs },
-        condition: 'NX',
-        GET: true,
-      })
+      reply = await this.#withDeadline(pending, 'claim', key)
     } catch (error) {
-      // A full Redis (maxmemory with noeviction) refuses every write, SET NX GET included, but
-      // still answers reads: a key that is held can still be reported, and replayed.
-      if (!(error instanceof Error && error.message.startsWith('OOM'))) throw explainSetNxGet(error)
-      const held = await this.get(request.id)
-      if (held === undefined || isFree(held, request.nowMs, request.keepAbandoned)) throw error
-      return { claimed: false, existing: held }
+      // The caller gives up and never runs the work; a claim that reaches Redis later would hold
+      // the key for its whole lease (forever when blocking), so it is released when it answers.
+      pending.then(
+        (late) => {
+          if (Array.isArray(late) && late[0] === null) this.release(request.id, request.owner).catch(() => {})
+        },
+        () => {},
+      )
+      throw error
     }
-    // A record that the caller's clock finds expired or abandoned is replaced atomically, but only
-    // if it is still the record that was judged (same header): a concurrent taker wins alone.
-    for (;;) {
-      const held = text(previous)
-      if (held === undefined) return { claimed: true }
-      const existing = decode(request.id, key, held)
-      if (!isFree(existing, request.nowMs, request.keepAbandoned)) return { claimed: false, existing }
-      previous = await this.#run(takeOver, key, [headerOf(held), value, String(ttlMs)])
+    if (!Array.isArray(reply))
+      throw new TypeError(`RedisStore: unexpected reply from Redis: ${String(reply)}`)
+    const serverNowMs = Number(text(reply[1]))
+    const held = text(reply[0])
+    if (held === undefined) {
+      this.#remember(request.id, request.owner, {
+        header: completedHeader(request.owner, request.fingerprint),
+        offsetMs: request.nowMs - serverNowMs,
+      })
+      return { claimed: true }
+    }
+    const { record, offsetMs } = parse(request.id, key, held)
+    if (!this.#serverClock) return { claimed: false, existing: record }
+    // Judged on Redis's clock: report the holder's lease and expiry on this caller's clock, so
+    // that the protocol's own comparisons (abandoned, retry-after) agree with that judgement.
+    const shiftMs = request.nowMs - serverNowMs - offsetMs
+    return {
+      claimed: false,
+      existing: {
+        ...record,
+        leaseExpiresAtMs:
+          record.leaseExpiresAtMs === undefined ? undefined : record.leaseExpiresAtMs + shiftMs,
+        expiresAtSeconds: Math.floor((record.expiresAtSeconds * 1000 + shiftMs) / 1000),
+      },
     }
   }
 
+  /**
+   * Completes the owner's claim. When nothing holds the key any more (Redis lost the claim in a
+   * restart without persistence, or evicted it), the completion writes the completed record
+   * again and returns `true`: the work ran, and a retry should replay it rather than run it again.
+   * A record of anyone else, or already completed, is never touched (`false`).
+   */
   async complete(id: string, owner: string, result: string, expiresAtSeconds: number): Promise<boolean> {
-    const args = [owner, String(expiresAtSeconds), String(this.#marginMs), result]
-    return (await this.#run(completeScript, this.#keyPrefix + id, args)) === 1
+    const key = this.#keyPrefix + id
+    const open = this.#open.get(openKey(id, owner))
+    const args = [
+      owner,
+      String(expiresAtSeconds),
+      String(this.#marginMs),
+      result,
+      open?.header ?? '',
+      String(open?.offsetMs ?? 0),
+    ]
+    const done = await this.#withDeadline(this.#run(completeScript, key, args), 'complete', key)
+    this.#open.delete(openKey(id, owner))
+    return done === 1
   }
 
   async release(id: string, owner: string): Promise<boolean> {
-    return (await this.#run(releaseScript, this.#keyPrefix + id, [owner])) === 1
+    const key = this.#keyPrefix + id
+    const done = await this.#withDeadline(this.#run(releaseScript, key, [owner]), 'release', key)
+    this.#open.delete(openKey(id, owner))
+    return done === 1
   }
 
+  /** Reads a record; its lease and expiry are on the clock of the caller that wrote it. */
   async get(id: string): Promise<StoredRecord | undefined> {
     const key = this.#keyPrefix + id
-    const held = text(await this.#client.get(key))
-    return held === undefined ? undefined : decode(id, key, held)
+    const held = text(await this.#withDeadline(this.#client.get(key), 'get', key))
+    return held === undefined ? undefined : parse(id, key, held).record
+  }
+
+  #remember(id: string, owner: string, open: { header: string; offsetMs: number }): void {
+    this.#open.set(openKey(id, owner), open)
+    // Claims that never complete nor release (a crash of the protocol itself) must not pile up.
+    if (this.#open.size > MAX_OPEN_CLAIMS) this.#open.delete(this.#open.keys().next().value ?? '')
+  }
+
+  // node-redis stops timing a command once it is written: a paused or partitioned server would
+  // keep it waiting until the connection dies. The deadline bounds the whole operation.
+  async #withDeadline<T>(operation: Promise<T>, name: string, key: string): Promise<T> {
+    operation.catch(() => {}) // a failure after the deadline has nobody left to hear it
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `RedisStore: Redis did not answer the ${name} of key "${key}" within ${this.#timeoutMs} ms (timeoutMs)`,
+            ),
+          ),
+        this.#timeoutMs,
+      )
+    })
+    try {
+      return await Promise.race([operation, deadline])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   // EVALSHA sends only the script's hash; a server that does not know it yet (new, restarted,
@@ -174,11 +266,19 @@ export class RedisStore implements IdempotencyStore {
     try {
       return await this.#client.evalSha(script.sha1, options)
     } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error
-      return this.#client.eval(script.source, options)
+      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw explainVersion(error)
+      return this.#client.eval(script.source, options).catch((retried: unknown) => {
+        throw explainVersion(retried)
+      })
     }
   }
 }
+
+const openKey = (id: string, owner: string) => `${id}\n${owner}`
+
+// The completed header a lost claim is written again with; the script adds expiry and offset.
+const completedHeader = (owner: string, fingerprint: string | undefined) =>
+  JSON.stringify({ status: 'COMPLETED', owner, fingerprint })
 
 /** A Lua script and its SHA-1, the name EVALSHA knows it by. */
 interface LuaScript {
@@ -188,61 +288,112 @@ interface LuaScript {
 
 const lua = (source: string): LuaScript => ({ source, sha1: createHash('sha1').update(source).digest('hex') })
 
-// A record is one string: a JSON header line (status, owner, fingerprint, lease, expiry), then,
-// once completed, a newline and the encoded result as is. SET NX GET claims and reads it in one
-// round trip, and the result is never escaped a second time. JSON never holds a raw newline.
-const HEADER = `
+// A record is one string: a JSON header line (status, owner, fingerprint, lease, expiry, and the
+// claimant's clock minus Redis's clock at the claim), then, once completed, a newline and the
+// encoded result as is. The claim reads it in the same round trip, and the result is never
+// escaped a second time. JSON never holds a raw newline.
+const COMMON = `
 local function header(value)
   local newline = string.find(value, '\\n', 1, true)
   if newline then return string.sub(value, 1, newline - 1) end
   return value
 end
+-- The record's header, or nil when the value is not an idempotency record.
+local function parse(value)
+  local ok, record = pcall(cjson.decode, header(value))
+  if not ok or type(record) ~= 'table' or type(record.owner) ~= 'string'
+    or type(record.expiresAtSeconds) ~= 'number'
+    or (record.status ~= 'IN_PROGRESS' and record.status ~= 'COMPLETED') then return nil end
+  return record
+end
+local function servertime()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Appends fields to a JSON object (a header built by JSON.stringify or cjson: it ends with '}').
+local function extend(json, fields)
+  if json == '{}' then return '{' .. string.sub(fields, 2) .. '}' end
+  return string.sub(json, 1, -2) .. fields .. '}'
+end
 `
 
-// KEYS[1] record key; ARGV: the header judged free, the new record, its native ttl in ms.
-const takeOver = lua(`${HEADER}
+// KEYS[1] record key; ARGV: the IN_PROGRESS header, the caller's clock (ms), '1' to keep an
+// abandoned claim, whose clock judges ('caller' or 'server'), the expiry margin (ms).
+// Returns { the value that holds the key, or false when claimed; Redis's clock in ms }.
+// No script flags on purpose: Redis then checks maxmemory at the first write, so a full Redis
+// refuses a new claim (OOM) but still reports the record that holds the key.
+const claimScript = lua(`${COMMON}
+if (redis.REDIS_VERSION_NUM or 0) < 0x070000 then
+  return redis.error_reply('ERR this Redis is older than 7.0')
+end
 local current = redis.call('GET', KEYS[1])
-if current and header(current) ~= ARGV[1] then return current end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return false
+local servernow = servertime()
+local callernow = tonumber(ARGV[2])
+local keep = ARGV[3] == '1'
+if current then
+  local record = parse(current)
+  if not record then return { current, string.format('%d', servernow) } end
+  local now = callernow
+  -- On Redis's clock, the record's times read on the clock of the caller that wrote them.
+  if ARGV[4] == 'server' then now = servernow + (tonumber(record.offsetMs) or 0) end
+  local free = record.expiresAtSeconds * 1000 <= now
+    or (not keep and record.status == 'IN_PROGRESS' and (tonumber(record.leaseExpiresAtMs) or 0) <= now)
+  if not free then return { current, string.format('%d', servernow) } end
+end
+local offset = callernow - servernow
+local value = extend(ARGV[1], string.format(',"offsetMs":%d', offset))
+if keep then
+  -- A blocking claim has no native expiry: the volatile-* eviction policies never select it.
+  redis.call('SET', KEYS[1], value)
+else
+  local expires = cjson.decode(ARGV[1]).expiresAtSeconds
+  redis.call('SET', KEYS[1], value, 'PXAT', string.format('%d', expires * 1000 - offset + tonumber(ARGV[5])))
+end
+return { false, string.format('%d', servernow) }
 `)
 
-// KEYS[1] record key; ARGV: owner, expiresAtSeconds, margin in ms, encoded result.
-// The native expiry moves by as much as the logical one: both stay measured from the claim on the
-// caller's clock, so they keep their distance (the margin) whatever Redis's clock says.
-const completeScript = lua(`${HEADER}
+// KEYS[1] record key; ARGV: owner, expiresAtSeconds, margin (ms), encoded result, and for a lost
+// claim the completed header (or '') and the claim's clock offset (ms).
+// allow-oom: a claimed key must be completed even past maxmemory, or its work would run again.
+// The native expiry is the result's expiry on the claimant's clock, moved onto Redis's clock by
+// the offset measured at the claim, plus the margin: it never comes before the record stops counting.
+const completeScript = lua(`#!lua flags=allow-oom
+${COMMON}
 local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-local record = cjson.decode(header(current))
-if record.status ~= 'IN_PROGRESS' or record.owner ~= ARGV[1] then return 0 end
 local expires = tonumber(ARGV[2])
-local completed = cjson.encode({
-  status = 'COMPLETED', owner = ARGV[1], fingerprint = record.fingerprint, expiresAtSeconds = expires
-})
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('SET', KEYS[1], completed .. '\\n' .. ARGV[4], 'KEEPTTL')
+local completed
+local offset
+if current then
+  local record = parse(current)
+  if not record or record.status ~= 'IN_PROGRESS' or record.owner ~= ARGV[1] then return 0 end
+  offset = tonumber(record.offsetMs) or 0
+  local fingerprint = ''
+  if record.fingerprint then fingerprint = ',"fingerprint":' .. cjson.encode(record.fingerprint) end
+  completed = '{"status":"COMPLETED","owner":' .. cjson.encode(ARGV[1]) .. fingerprint .. '}'
+elseif ARGV[5] ~= '' then
+  -- Nothing holds the key: Redis lost the claim. The work ran, so its record is written again;
+  -- a live record (anyone's claim, a completed record) is never overwritten.
+  completed = ARGV[5]
+  offset = tonumber(ARGV[6])
 else
-  ttl = math.max(ttl + (expires - record.expiresAtSeconds) * 1000, tonumber(ARGV[3]), 1)
-  redis.call('SET', KEYS[1], completed .. '\\n' .. ARGV[4], 'PX', string.format('%d', ttl))
+  return 0
 end
+completed = extend(completed, string.format(',"expiresAtSeconds":%s,"offsetMs":%d', cjson.encode(expires), offset))
+local at = math.max(expires * 1000 - offset + tonumber(ARGV[3]), servertime() + 1)
+redis.call('SET', KEYS[1], completed .. '\\n' .. ARGV[4], 'PXAT', string.format('%d', at))
 return 1
 `)
 
-// KEYS[1] record key; ARGV: owner.
-const releaseScript = lua(`${HEADER}
+// KEYS[1] record key; ARGV: owner. allow-oom: a release frees memory, it must never be refused.
+const releaseScript = lua(`#!lua flags=allow-oom
+${COMMON}
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
-local record = cjson.decode(header(current))
-if record.status ~= 'IN_PROGRESS' or record.owner ~= ARGV[1] then return 0 end
+local record = parse(current)
+if not record or record.status ~= 'IN_PROGRESS' or record.owner ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 `)
-
-const headerOf = (value: string): string => {
-  const newline = value.indexOf('\n')
-  return newline < 0 ? value : value.slice(0, newline)
-}
 
 // A client with a type mapping may answer with Buffers; a missing key is null.
 const text = (reply: unknown): string | undefined => {
@@ -252,9 +403,9 @@ const text = (reply: unknown): string | undefined => {
   throw new TypeError(`RedisStore: unexpected reply from Redis: ${String(reply)}`)
 }
 
-const decode = (id: string, key: string, value: string): StoredRecord => {
+const parse = (id: string, key: string, value: string): { record: StoredRecord; offsetMs: number } => {
   const newline = value.indexOf('\n')
-  let header: Partial<StoredRecord> | undefined
+  let header: (Partial<StoredRecord> & { offsetMs?: unknown }) | undefined
   try {
     header = JSON.parse(newline < 0 ? value : value.slice(0, newline))
   } catch {}
@@ -268,20 +419,24 @@ const decode = (id: string, key: string, value: string): StoredRecord => {
     )
   }
   return {
-    id,
-    status: header.status,
-    owner: header.owner,
-    fingerprint: header.fingerprint,
-    leaseExpiresAtMs: header.leaseExpiresAtMs,
-    expiresAtSeconds: header.expiresAtSeconds,
-    result: newline < 0 ? undefined : value.slice(newline + 1),
+    record: {
+      id,
+      status: header.status,
+      owner: header.owner,
+      fingerprint: header.fingerprint,
+      leaseExpiresAtMs: header.leaseExpiresAtMs,
+      expiresAtSeconds: header.expiresAtSeconds,
+      result: newline < 0 ? undefined : value.slice(newline + 1),
+    },
+    offsetMs: typeof header.offsetMs === 'number' ? header.offsetMs : 0,
   }
 }
 
-// SET with both NX and GET arrived in Redis 7.0; older servers call it a syntax error.
-const explainSetNxGet = (error: unknown): unknown =>
-  error instanceof Error && /syntax error/i.test(error.message)
-    ? new Error('RedisStore needs Redis 7.0 or newer, or Valkey: the server refused SET with NX and GET', {
+// Script flags (the '#!lua' line) need Redis 7.0; older servers cannot compile the scripts, and the
+// claim script refuses them itself so that no work runs where its completion would fail.
+const explainVersion = (error: unknown): unknown =>
+  error instanceof Error && /syntax error|unexpected symbol|older than 7\.0/i.test(error.message)
+    ? new Error('RedisStore needs Redis 7.0 or newer, or Valkey: the server refused a Redis 7 script', {
         cause: error,
       })
     : error

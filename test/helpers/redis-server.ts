@@ -9,12 +9,23 @@ export interface RedisServer {
   url: string
   port: number
   stop(): Promise<void>
+  /** Freezes the process (SIGSTOP): connections stay open and nothing answers, as in a hang. */
+  pause(): void
+  /** Lets a paused process run again (SIGCONT); it then answers what it was sent meanwhile. */
+  resume(): void
+  /**
+   * Stops the server and starts it again on the same port, directory and arguments. `crash`
+   * kills it with SIGKILL (no shutdown save, no AOF flush) instead of shutting it down.
+   */
+  restart(options?: { crash?: boolean }): Promise<void>
 }
 
 /**
  * Starts the Debian package's `redis-server` on a free port of 127.0.0.1, in memory only (no RDB
- * snapshots, no AOF), and waits until it answers PING. `extraArgs` go on the command line, e.g.
- * `['--cluster-enabled', 'yes']`. A port taken between choosing and binding it is retried.
+ * snapshots, no AOF) unless `extraArgs` say otherwise, and waits until it answers PING.
+ * `extraArgs` go on the command line, after the defaults, e.g. `['--cluster-enabled', 'yes']` or
+ * `['--appendonly', 'yes', '--appendfsync', 'always']`. A port taken between choosing and binding
+ * it is retried.
  *
  * @example
  * const redis = await startRedisServer()
@@ -22,9 +33,34 @@ export interface RedisServer {
  */
 export const startRedisServer = async (extraArgs: string[] = []): Promise<RedisServer> => {
   for (let attempt = 1; ; attempt++) {
+    const directory = mkdtempSync(join(tmpdir(), 'redis-'))
     try {
-      return await startOnce(extraArgs)
+      let server = await startOnce(await freePort(), directory, extraArgs)
+      const { port } = server
+      return {
+        url: `redis://127.0.0.1:${port}`,
+        port,
+        stop: async () => {
+          server.child.kill('SIGCONT')
+          await stopProcess(server.child)
+          rmSync(directory, { recursive: true, force: true })
+        },
+        pause: () => server.child.kill('SIGSTOP'),
+        resume: () => server.child.kill('SIGCONT'),
+        restart: async ({ crash = false } = {}) => {
+          server.child.kill('SIGCONT')
+          if (crash) {
+            const exited = new Promise((resolve) => server.child.once('exit', resolve))
+            server.child.kill('SIGKILL')
+            await exited
+          } else {
+            await stopProcess(server.child)
+          }
+          server = await startOnce(port, directory, extraArgs)
+        },
+      }
     } catch (error) {
+      rmSync(directory, { recursive: true, force: true })
       if (attempt >= 3 || !(error instanceof PortTakenError)) throw error
     }
   }
@@ -32,9 +68,7 @@ export const startRedisServer = async (extraArgs: string[] = []): Promise<RedisS
 
 class PortTakenError extends Error {}
 
-const startOnce = async (extraArgs: string[]): Promise<RedisServer> => {
-  const port = await freePort()
-  const directory = mkdtempSync(join(tmpdir(), 'redis-'))
+const startOnce = async (port: number, directory: string, extraArgs: string[]) => {
   const server = spawnServer(
     'redis-server',
     [
@@ -52,25 +86,16 @@ const startOnce = async (extraArgs: string[]): Promise<RedisServer> => {
     ],
     { missing: 'redis-server is not on the PATH: install it (Debian: apt-get install -y redis-server)' },
   )
-  const cleanUp = () => rmSync(directory, { recursive: true, force: true })
   try {
     await whenReady(
       server,
       waitForPing(port, () => server.child.exitCode === null),
     )
   } catch (error) {
-    cleanUp()
     const taken = /already in use/i.test(server.output())
     throw taken ? new PortTakenError(error instanceof Error ? error.message : String(error)) : error
   }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    stop: async () => {
-      await stopProcess(server.child)
-      cleanUp()
-    },
-  }
+  return { child: server.child, port }
 }
 
 // A raw PING over TCP: no client library involved in deciding that the server is up.

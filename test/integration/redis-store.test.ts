@@ -33,7 +33,6 @@ const counting = (target: RedisStoreClient) => {
       return send(...args)
     }
   const counted: RedisStoreClient = {
-    set: count('set', (...args) => target.set(...args)),
     get: count('get', (...args) => target.get(...args)),
     eval: count('eval', (...args) => target.eval(...args)),
     evalSha: count('evalSha', (...args) => target.evalSha(...args)),
@@ -221,13 +220,40 @@ describe('RedisStore specifics', () => {
     try {
       await client.scriptFlush()
       expect(await double(1)).toBe(2)
-      expect(calls).toEqual(['set', 'evalSha', 'eval'])
+      expect(calls).toEqual(['evalSha', 'eval', 'evalSha', 'eval']) // claim, then complete
       calls.length = 0
       expect(await double(2)).toBe(4)
       expect(await double(2)).toBe(4)
-      expect(calls).toEqual(['set', 'evalSha', 'set'])
+      expect(calls).toEqual(['evalSha', 'evalSha', 'evalSha'])
     } finally {
       await warmScripts()
+    }
+  })
+
+  it('works for an ACL user allowed only what the README lists: GET, EVAL, EVALSHA, and SET, DEL, TIME for the scripts', async () => {
+    const user = `store-${randomUUID()}`
+    const allowed = ['+get', '+eval', '+evalsha', '+set', '+del', '+time']
+    await client.aclSetUser(user, ['on', '>secret', '~idempotency:*', ...allowed])
+    const limited = await createClient({ url: server.url, username: user, password: 'secret' }).connect()
+    try {
+      const store = new RedisStore({ client: limited })
+      let runs = 0
+      const work = makeIdempotent(
+        async (n: number) => {
+          if (n < 0) throw new Error('declined')
+          return ++runs + n
+        },
+        { store, name: `acl-${user}` },
+      )
+      expect(await work(1)).toBe(2)
+      expect(await work(1)).toBe(2)
+      await expect(work(-1)).rejects.toThrow('declined')
+      await expect(work(-1)).rejects.toThrow('declined')
+      expect(runs).toBe(1)
+      await expect(limited.set('elsewhere', 'x')).rejects.toThrow(/NOPERM/)
+    } finally {
+      await limited.close()
+      await client.aclDelUser(user)
     }
   })
 

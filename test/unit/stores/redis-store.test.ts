@@ -1,10 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { IdempotencyConfigError } from '../../../src/index.js'
 import { RedisStore, type RedisStoreClient } from '../../../src/redis.js'
 
 /** A client that answers every command with the given failure, as node-redis rejects. */
 const failingClient = (failure: Error): RedisStoreClient => ({
-  set: async () => Promise.reject(failure),
   get: async () => Promise.reject(failure),
   eval: async () => Promise.reject(failure),
   evalSha: async () => Promise.reject(failure),
@@ -40,6 +39,14 @@ describe('RedisStore options', () => {
     expect(() => new RedisStore({ client, expiryMarginSeconds: -1 })).toThrow(
       'option "expiryMarginSeconds" must be a non-negative integer, got -1',
     )
+    for (const timeoutMs of [0, -5, 2.5, Number.POSITIVE_INFINITY, '2000' as never]) {
+      expect(() => new RedisStore({ client, timeoutMs })).toThrow(
+        /option "timeoutMs" must be a positive integer \(milliseconds\)/,
+      )
+    }
+    expect(() => new RedisStore({ client, clock: 'local' as never })).toThrow(
+      `option "clock" must be 'caller' or 'server', got "local"`,
+    )
   })
 
   it('holds results of up to 400 000 bytes unless told otherwise, like DynamoDBStore', () => {
@@ -55,6 +62,61 @@ describe('RedisStore failures', () => {
     const error = await store.claim(request).catch((e: unknown) => e)
     expect((error as Error).message).toMatch(/needs Redis 7.0 or newer, or Valkey/)
     expect((error as Error).cause).toBe(refusal)
+  })
+
+  it('gives up on a call Redis does not answer within timeoutMs, naming the operation and the key', async () => {
+    const silent: RedisStoreClient = {
+      get: () => new Promise(() => {}),
+      eval: () => new Promise(() => {}),
+      evalSha: () => new Promise(() => {}),
+    }
+    const store = new RedisStore({ client: silent, keyPrefix: 'p:', timeoutMs: 20 })
+    const key = `p:${request.id}`
+    await expect(store.claim(request)).rejects.toThrow(`the claim of key "${key}" within 20 ms (timeoutMs)`)
+    await expect(store.complete(request.id, 'o', '1', 60)).rejects.toThrow(/the complete of key/)
+    await expect(store.release(request.id, 'o')).rejects.toThrow(/the release of key/)
+    await expect(store.get(request.id)).rejects.toThrow(/the get of key/)
+  })
+
+  it('releases a claim that Redis answers after the deadline, since its caller never runs the work', async () => {
+    const sent: string[][] = []
+    let answerLate: (reply: unknown) => void = () => {}
+    const slow: RedisStoreClient = {
+      get: async () => null,
+      eval: async () => null,
+      evalSha: (_sha1, options) => {
+        sent.push(options.arguments)
+        if (sent.length > 1) return Promise.resolve(1)
+        return new Promise((resolve) => {
+          answerLate = resolve
+        })
+      },
+    }
+    const store = new RedisStore({ client: slow, timeoutMs: 20 })
+    await expect(store.claim(request)).rejects.toThrow(/within 20 ms/)
+    expect(sent).toHaveLength(1)
+    answerLate([null, '1000']) // claimed, after all
+    await vi.waitFor(() => expect(sent).toEqual([expect.any(Array), ['o']]))
+  })
+
+  it('leaves a late claim alone when it did not take the key', async () => {
+    const sent: string[][] = []
+    let answerLate: (reply: unknown) => void = () => {}
+    const slow: RedisStoreClient = {
+      get: async () => null,
+      eval: async () => null,
+      evalSha: (_sha1, options) => {
+        sent.push(options.arguments)
+        return new Promise((resolve) => {
+          answerLate = resolve
+        })
+      },
+    }
+    const store = new RedisStore({ client: slow, timeoutMs: 20 })
+    await expect(store.claim(request)).rejects.toThrow(/within 20 ms/)
+    answerLate(['{"status":"IN_PROGRESS","owner":"other","expiresAtSeconds":60}', '1000'])
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(sent).toHaveLength(1)
   })
 
   it('passes any other failure on unchanged', async () => {
