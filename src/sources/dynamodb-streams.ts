@@ -20,8 +20,8 @@ export interface DynamoDBStreamChange<TItem = Record<string, unknown>> {
  * with the unmarshalled change as the payload.
  *
  * - `key`: default `record.eventID`, the same on every redelivery of the record.
- * - `fingerprint`: default the change (`eventName`, `keys`, `newImage`, `oldImage`); never
- *   `SequenceNumber`, `ApproximateCreationDateTime` or `SizeBytes`.
+ * - `fingerprint`: default the change (`eventName` and the `Keys`, `NewImage` and `OldImage`
+ *   attribute maps); never `SequenceNumber`, `ApproximateCreationDateTime` or `SizeBytes`.
  * - `concurrency`: items processed at once (default 10); the records of one item run in order.
  *
  * @example
@@ -61,9 +61,9 @@ const loadUnmarshall = (): Promise<Unmarshall> => {
  *
  * - `handler(change, record, context)`: `change` holds `eventName` and the `Keys`, `NewImage` and
  *   `OldImage` unmarshalled to plain objects (`unmarshall` of `@aws-sdk/util-dynamodb`: numbers
- *   are `number`, sets are `Set`, binary values stay the base64 strings Lambda delivers). A record
- *   whose images cannot be unmarshalled (a number beyond `Number.MAX_SAFE_INTEGER`) fails like a
- *   record that throws.
+ *   are `number`, integers beyond `Number.MAX_SAFE_INTEGER` are `bigint`, sets are `Set`, binary
+ *   values stay the base64 strings Lambda delivers). A record whose images cannot be unmarshalled
+ *   (a decimal beyond a double's precision) fails like a record that throws.
  * - The records of one item (same table and key) run in order, the order DynamoDB Streams
  *   guarantees; at an item's first failure that record is reported and nothing after it for that
  *   item runs. Lambda retries from the lowest reported sequence number and the records before it
@@ -88,7 +88,14 @@ export const idempotentDynamoDBStreamHandler = <TItem = Record<string, unknown>>
   const run = createBatchRunner<DynamoDBStreamChange<TItem>, DynamoDBRecord>(handler, options, {
     label: 'DynamoDB Streams',
     defaultKey: (_change, record) => record.eventID,
-    defaultFingerprint: (change) => change,
+    // The images as delivered (attribute maps of strings): an unmarshalled image may hold a
+    // bigint or a Set, which canonical JSON cannot hash faithfully.
+    defaultFingerprint: (change, record) => ({
+      eventName: change.eventName,
+      keys: record.dynamodb?.Keys,
+      newImage: record.dynamodb?.NewImage,
+      oldImage: record.dynamodb?.OldImage,
+    }),
     sequenceName: 'DynamoDB Streams item',
     reportSkipped: false,
   })
