@@ -2,8 +2,9 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway'
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2'
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations'
-import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb'
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources'
+import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb'
+import { StartingPosition } from 'aws-cdk-lib/aws-lambda'
+import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources'
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs'
 import type { Construct } from 'constructs'
@@ -37,7 +38,8 @@ export class PaymentsStack extends Stack {
     // default (RETAIN) for an idempotency table in production.
     const idempotency = new IdempotencyTable(this, 'Idempotency', { removalPolicy: RemovalPolicy.DESTROY })
     const payments = sampleTable(this, 'Payments', 'paymentId')
-    const orders = sampleTable(this, 'Orders', 'orderId')
+    // The receipt sender reads new orders from the table's stream.
+    const orders = sampleTable(this, 'Orders', 'orderId', StreamViewType.NEW_IMAGE)
     const stock = sampleTable(this, 'Stock', 'sku')
 
     const deadLetters = new Queue(this, 'OrderEventsDeadLetters', {
@@ -85,6 +87,43 @@ export class PaymentsStack extends Stack {
       }),
     )
 
+    // Stream records the receipt sender gave up on (after its retries) land here, for a look and a
+    // replay by hand: a stream has no redrive of its own.
+    const receiptFailures = new Queue(this, 'OrderReceiptFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    })
+    const receipts = new SampleFunction(this, 'OrderReceipts', {
+      entry: 'infra/functions/order-receipts.ts',
+      timeout: consumerTimeout,
+      environment: { IDEMPOTENCY_TABLE: idempotency.tableName },
+    })
+    idempotency.grantIdempotency(receipts)
+    receipts.function.addEventSource(
+      new DynamoEventSource(orders, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        batchSize: 10,
+        // Retries start from the lowest reported record; a batch that fails whole is split in two
+        // to isolate a poison record; after the retries its records go to the queue above.
+        reportBatchItemFailures: true,
+        bisectBatchOnError: true,
+        retryAttempts: 5,
+        maxRecordAge: Duration.hours(24),
+        onFailure: new SqsDlq(receiptFailures),
+      }),
+    )
+    Validations.of(receipts).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'dynamodb:ListStreams, granted by DynamoEventSource for the event source mapping, is a list action with no resource type: it only takes "*". The stream itself is read through actions scoped to its ARN.',
+    })
+    Validations.of(receiptFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'The queue is the on-failure destination of the orders stream mapping: it receives the records the receipt sender gave up on, as a dead-letter queue does; cdk-nag only recognises redrive targets.',
+    })
+
     const api = new HttpApi(this, 'PaymentsApi', {
       description: 'lambda-idempotency sample: POST /payments',
       createDefaultStage: false,
@@ -130,7 +169,7 @@ export class PaymentsStack extends Stack {
           'The sample API is open so that it can be tried with curl. In production add a JWT authorizer: idempotent() then scopes each key to the caller (the JWT sub).',
       })
     }
-    for (const fn of [payment, consumer]) {
+    for (const fn of [payment, consumer, receipts]) {
       Validations.of(fn.function).acknowledge({
         id: 'AwsSolutions-L1',
         reason:
@@ -144,12 +183,14 @@ export class PaymentsStack extends Stack {
       description: 'put the SKUs to sell here',
     })
     new CfnOutput(this, 'OrderEventsDeadLetterQueueUrl', { value: deadLetters.queueUrl })
+    new CfnOutput(this, 'OrderReceiptFailuresQueueUrl', { value: receiptFailures.queueUrl })
   }
 }
 
-const sampleTable = (scope: Construct, id: string, partitionKey: string): Table =>
+const sampleTable = (scope: Construct, id: string, partitionKey: string, stream?: StreamViewType): Table =>
   new Table(scope, id, {
     partitionKey: { name: partitionKey, type: AttributeType.STRING },
+    ...(stream === undefined ? {} : { stream }),
     billingMode: BillingMode.PAY_PER_REQUEST,
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
     removalPolicy: RemovalPolicy.DESTROY,

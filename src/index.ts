@@ -35,6 +35,22 @@ export type {
   IdempotencyOptions,
   IdempotencyOutcome,
 } from './options.js'
+export type { RecordIdempotencyOptions } from './sources/batch.js'
+export {
+  type DynamoDBStreamChange,
+  type DynamoDBStreamIdempotencyOptions,
+  idempotentDynamoDBStreamHandler,
+} from './sources/dynamodb-streams.js'
+export {
+  idempotentKafkaHandler,
+  type KafkaBatchResponse,
+  type KafkaEvent,
+  type KafkaIdempotencyOptions,
+  type KafkaItemIdentifier,
+  type KafkaMessage,
+  type KafkaRecord,
+} from './sources/kafka.js'
+export { idempotentKinesisHandler, type KinesisIdempotencyOptions } from './sources/kinesis.js'
 export { idempotentSqsHandler, type SqsIdempotencyOptions } from './sources/sqs.js'
 export {
   type DynamoDBAttributeNames,

@@ -1,8 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams'
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb'
 import type { PayloadVersion } from './api-gateway-events.js'
 import { type DynamoDBLocal, localClientConfig, startDynamoDBLocal } from './dynamodb-local.js'
+import {
+  type DynamoDBStreamSource,
+  enableStream,
+  startDynamoDBStreamSource,
+} from './dynamodb-stream-source.js'
 import { type LocalApi, startLocalApi } from './local-api.js'
 import { type LocalSqs, startLocalSqs } from './local-sqs.js'
 import { createSampleTables, type SampleTableNames, sampleTableNames } from './sample-tables.js'
@@ -37,6 +43,8 @@ export interface LocalSampleState {
   orders: Record<string, unknown>[]
   stock: Record<string, number>
   deadLetters: number
+  /** Receipts the receipt sender has sent: one per order. */
+  receiptsSent: number
 }
 
 /** A running local sample. */
@@ -47,6 +55,8 @@ export interface LocalSample {
   sqs: LocalSqs
   tables: SampleTableNames
   eventSource: SqsEventSource
+  /** The orders table's stream, delivered to the receipt sender. */
+  streamSource: DynamoDBStreamSource
   state(): Promise<LocalSampleState>
   stop(): Promise<void>
 }
@@ -115,6 +125,18 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     })
     stops.push(eventSource.stop)
 
+    const streams = new DynamoDBStreamsClient(localClientConfig(dynamodbEndpoint))
+    stops.push(async () => streams.destroy())
+    const streamSource = startDynamoDBStreamSource({
+      client: streams,
+      streamArn: await enableStream(dynamodb, tables.ordersTable),
+      handler: functions.receipts.handler,
+      functionName: 'OrderReceipts',
+      duplicateDeliveries: options.duplicateDeliveries ?? false,
+      log,
+    })
+    stops.push(streamSource.stop)
+
     const state = async (): Promise<LocalSampleState> => {
       const scan = async (tableName: string) =>
         (await documents.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }))).Items ?? []
@@ -131,6 +153,7 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
         orders: await scan(tables.ordersTable),
         stock: Object.fromEntries(stock.map((item) => [item.sku as string, Number(item.available)])),
         deadLetters: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+        receiptsSent: functions.receipts.sentReceipts.length,
       }
     }
 
@@ -152,7 +175,7 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     })
     stops.push(api.stop)
 
-    return { url: api.url, dynamodbEndpoint, sqs, tables, eventSource, state, stop }
+    return { url: api.url, dynamodbEndpoint, sqs, tables, eventSource, streamSource, state, stop }
   } catch (error) {
     await stop()
     throw error
@@ -171,9 +194,10 @@ const loadFunctions = async (environment: Record<string, string>) => {
   }
   Object.assign(process.env, environment)
   loadedWith = fingerprint
-  const [payment, consumer] = await Promise.all([
+  const [payment, consumer, receipts] = await Promise.all([
     import('../functions/payment.js'),
     import('../functions/order-consumer.js'),
+    import('../functions/order-receipts.js'),
   ])
-  return { payment, consumer }
+  return { payment, consumer, receipts }
 }

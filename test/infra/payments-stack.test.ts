@@ -46,7 +46,7 @@ const actionsOn = (statements: Statement[], resourceId: string): string[] =>
 describe('PaymentsStack', { timeout: 120_000 }, () => {
   it('runs every function on nodejs22.x, arm64, with JSON logs in a log group with retention and source maps', () => {
     const functions = template.findResources('AWS::Lambda::Function')
-    expect(Object.keys(functions)).toHaveLength(2)
+    expect(Object.keys(functions)).toHaveLength(3)
     for (const fn of Object.values(functions)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -172,6 +172,8 @@ describe('PaymentsStack', { timeout: 120_000 }, () => {
     for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
       for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
         for (const action of [statement.Action].flat()) expect(action).not.toContain('*')
+        // A list action without a resource type, needed by the stream's event source mapping.
+        if (JSON.stringify(statement.Action) === '"dynamodb:ListStreams"') continue
         expect(JSON.stringify(statement.Resource)).not.toContain('"*"')
       }
     }
@@ -191,6 +193,24 @@ describe('PaymentsStack', { timeout: 120_000 }, () => {
       },
     })
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /payments' })
+  })
+
+  it('feeds the receipt sender from the orders stream with partial batch responses, bisection, retries and an on-failure queue', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'orderId', KeyType: 'HASH' }],
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+    })
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId('OrderReceipts/Function/Resource') },
+      EventSourceArn: { 'Fn::GetAtt': [logicalId('Orders/Resource'), 'StreamArn'] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 5,
+      StartingPosition: 'TRIM_HORIZON',
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [logicalId('OrderReceiptFailures/Resource'), 'Arn'] } },
+      },
+    })
   })
 
   it('passes the cdk-nag AwsSolutions checks with every finding acknowledged with a reason', () => {
