@@ -44,8 +44,9 @@ export interface Protocol<TInput> {
   begin(input: TInput, context: Context | undefined): Promise<Decision>
   /**
    * Stores the result of a claimed call. Never makes the work run again: a failed or fenced
-   * completion is logged and the caller still gets its result.
-   * @throws IdempotencyResultError when the result cannot be stored (it is recorded as such).
+   * completion is logged and the caller still gets its result. A result that cannot be stored is
+   * recorded as such: this caller gets its result, every retry an `IdempotencyResultError`.
+   * @throws IdempotencyResultError when a transactional completion committed another result.
    */
   complete(claim: Claim, result: unknown): Promise<void>
   /** Gives the key up after the work failed, so a retry runs. Never throws. */
@@ -224,7 +225,8 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
         await sleep(COMPLETE_RETRY_DELAY_MS)
       }
     }
-    if (failure !== undefined) throw failure
+    // A result that cannot be stored is recorded as such (retries get the IdempotencyResultError)
+    // and logged (`not-stored`); the invocation that did the work still answers with its own result.
   }
 
   // The work completed its claim in its own transaction: nothing more is written after a commit.

@@ -104,7 +104,7 @@ describe('problemResponse', () => {
 
 // The 503 when the claim fails: test/unit/faults.test.ts, for every fault.
 describe('HTTP answers', () => {
-  it('answers 500 when the response cannot be stored, and replays that answer without running again', async () => {
+  it('gives the first caller its response when it cannot be stored, answers retries 500, and never runs again', async () => {
     const logger = recordingLogger()
     let runs = 0
     const handler = middy(async () => {
@@ -113,7 +113,7 @@ describe('HTTP answers', () => {
     }).use(idempotent({ store: new MemoryStore({ maxResultBytes: 100 }), logger }))
     const first = (await handler(v2() as never, lambdaContext())) as HttpEvent
     const retry = (await handler(v2() as never, lambdaContext())) as HttpEvent
-    expect([first.statusCode, retry.statusCode]).toEqual([500, 500])
+    expect([first.statusCode, retry.statusCode]).toEqual([201, 500])
     expect(logger.lines.map((line) => line.details?.outcome)).toEqual(['not-stored'])
     expect(JSON.parse(retry.body).title).toBe('Response could not be stored')
     expect(runs).toBe(1)

@@ -257,11 +257,8 @@ describe('idempotentSqsHandler records', () => {
     await expect(handler(event, context)).resolves.toEqual({ batchItemFailures: [] })
     expect(runs).toBe(1)
     expect(logger.lines).toContainEqual({
-      message: expect.stringContaining('counts as done'),
-      details: expect.objectContaining({
-        messageId: event.Records[0]?.messageId,
-        outcome: 'result-not-stored',
-      }),
+      message: expect.stringContaining('will not run again for this key'),
+      details: expect.objectContaining({ outcome: 'not-stored' }),
     })
   })
 
