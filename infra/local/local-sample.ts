@@ -35,6 +35,9 @@ export interface LocalSampleOptions {
   log?: (line: string) => void
 }
 
+/** How many charges and records {@link LocalSampleState} lists (it counts them all). */
+export const LIST_LENGTH = 100
+
 /** What the local run holds, as `GET /_local/state` shows it (and the page at `GET /`). */
 export interface LocalSampleState {
   payments: Record<string, unknown>[]
@@ -42,13 +45,16 @@ export interface LocalSampleState {
   orders: Record<string, unknown>[]
   stock: Record<string, number>
   deadLetters: number
-  /** The provider's charges, oldest first, and how it answers now. */
-  charges: readonly Charge[]
+  /** The provider's newest {@link LIST_LENGTH} charges, newest first, and how it answers now. */
+  charges: Charge[]
   provider: ProviderBehaviour
-  /** The idempotency table, newest first: hashed ids only, never a raw key or a stored result. */
+  /**
+   * The newest {@link LIST_LENGTH} records of the idempotency table, the last seen first: hashed ids
+   * only, never a raw key or a stored result.
+   */
   records: IdempotencyRecordView[]
   /** The order events queue: waiting, in flight (received, not yet deleted), handed over again. */
-  queue: { waiting: number; inFlight: number; deliveries: number; redeliveries: number; deadLetters: number }
+  queue: { waiting: number; inFlight: number; batches: number; redeliveries: number; deadLetters: number }
   /** The last outcomes the functions reported through `onEvent`, newest first. */
   timeline: OutcomeTimeline['entries']
 }
@@ -170,7 +176,7 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
         orders: orders.sort(byNewest),
         stock: Object.fromEntries(stock.map((item) => [item.sku as string, Number(item.available)])),
         deadLetters,
-        charges: [...provider.charges],
+        charges: provider.charges.slice(-LIST_LENGTH).reverse(),
         provider: { ...provider.behaviour },
         records: records
           .map((item) => ({
@@ -180,11 +186,12 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
             leaseExpiresAtMs: item.leaseExpiresAt === undefined ? undefined : Number(item.leaseExpiresAt),
             expiresAtSeconds: Number(item.expiration),
           }))
-          .sort((a, b) => timeline.lastSeen(b.id) - timeline.lastSeen(a.id)),
+          .sort((a, b) => timeline.lastSeen(b.id) - timeline.lastSeen(a.id))
+          .slice(0, LIST_LENGTH),
         queue: {
           waiting: Number(queue.ApproximateNumberOfMessages ?? 0),
           inFlight: Number(queue.ApproximateNumberOfMessagesNotVisible ?? 0),
-          deliveries: eventSource.invocations,
+          batches: eventSource.invocations,
           redeliveries: eventSource.redeliveries,
           deadLetters,
         },

@@ -19,6 +19,7 @@ let context: BrowserContext
 let page: Page
 let userDataDir: string
 const pageErrors: string[] = []
+const requested: string[] = []
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
@@ -57,6 +58,7 @@ beforeAll(async () => {
   context.setDefaultTimeout(15_000)
   page = context.pages()[0] ?? (await context.newPage())
   page.on('pageerror', (error) => pageErrors.push(error.message))
+  context.on('request', (request) => requested.push(request.url()))
   await page.goto(`${sample.url}/`)
   await page.getByText('Live: the state below follows the local API.').waitFor()
 })
@@ -77,9 +79,14 @@ const button = (name: string) => page.getByRole('button', { name, exact: true })
 
 let responsesSeen = 0
 
-/** Clicks; returns the numbers of the responses the click adds to the page (newest first there). */
-const press = async (name: string, responses = 1) => {
-  await button(name).click()
+/** Clicks (or focuses and presses Enter); returns the numbers of the responses the click adds. */
+const press = async (name: string, responses = 1, via: 'mouse' | 'keyboard' = 'mouse') => {
+  if (via === 'keyboard') {
+    await button(name).focus()
+    await page.keyboard.press('Enter')
+  } else {
+    await button(name).click()
+  }
   const numbers = Array.from({ length: responses }, (_, index) => responsesSeen + index + 1)
   responsesSeen += responses
   return numbers
@@ -98,7 +105,8 @@ const response = async (number: number) => {
 }
 
 /** Clicks and returns the responses the click added to the page, once they have all come back. */
-const click = async (name: string, responses = 1) => Promise.all((await press(name, responses)).map(response))
+const click = async (name: string, responses = 1, via: 'mouse' | 'keyboard' = 'mouse') =>
+  Promise.all((await press(name, responses, via)).map(response))
 
 /** Waits until the page shows `text` in `selector` (the page follows the state by server-sent events). */
 const shows = async (selector: string, text: string) => {
@@ -234,7 +242,7 @@ describe('the page of the local sample', () => {
 
   it('shows a 400 problem for a payment without a key, and charges nothing', async () => {
     const before = await charges()
-    const [missing] = await click('Send without a key')
+    const [missing] = await click('Send without a key', 1, 'keyboard')
 
     expect(missing?.status).toBe(400)
     expect(JSON.parse(missing?.body ?? '{}')).toMatchObject({
@@ -250,8 +258,14 @@ describe('the page of the local sample', () => {
     }
   })
 
-  it('ran every scenario without a script error in the page', () => {
+  it('labels every field, raised no script error and loaded nothing from outside the local API', async () => {
+    for (const label of ['Idempotency-Key', 'Amount (cents)', 'SKU', 'Quantity']) {
+      await expect(page.getByLabel(label, { exact: true }).count()).resolves.toBe(1)
+    }
+    await expect(page.getByRole('radio').count()).resolves.toBe(3)
     expect(responsesSeen).toBeGreaterThanOrEqual(10)
     expect(pageErrors).toEqual([])
+    expect(requested.length).toBeGreaterThan(0)
+    expect(requested.filter((url) => !url.startsWith(`${sample.url}/`))).toEqual([])
   })
 })

@@ -294,14 +294,12 @@ const render = () => {
   )
   fill(
     '#charges',
-    [...state.charges]
-      .reverse()
-      .map((charge) => [
-        cell(short(charge.id), charge.id),
-        cell(`${charge.amount} ${charge.currency}`),
-        cell(charge.customer),
-        cell(time(Date.parse(charge.createdAt))),
-      ]),
+    state.charges.map((charge) => [
+      cell(short(charge.id), charge.id),
+      cell(`${charge.amount} ${charge.currency}`),
+      cell(charge.customer),
+      cell(time(Date.parse(charge.createdAt))),
+    ]),
     'No charges.',
   )
   fill(
