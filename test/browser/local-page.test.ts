@@ -268,4 +268,16 @@ describe('the page of the local sample', () => {
     expect(requested.length).toBeGreaterThan(0)
     expect(requested.filter((url) => !url.startsWith(`${sample.url}/`))).toEqual([])
   })
+
+  it('answers 400 naming the wrong value when a page action gets bad input', async () => {
+    const provider = await fetch(`${sample.url}/_local/provider`, { method: 'POST', body: '{"mode":"fast"}' })
+    expect(provider.status).toBe(400)
+    expect(((await provider.json()) as { message: string }).message).toContain('"fast"')
+    const order = await fetch(`${sample.url}/_local/order-paid`, {
+      method: 'POST',
+      body: '{"sku":"sku_tea","quantity":0}',
+    })
+    expect(order.status).toBe(400)
+    expect(((await order.json()) as { message: string }).message).toContain('got 0')
+  })
 })
