@@ -66,6 +66,15 @@ export const emfDocument = (
 }
 
 /**
+ * Local runs only: listeners that hear every outcome the sample functions report, after its metric
+ * line. Empty in AWS; the local page's timeline subscribes (see `infra/local/local-sample.ts`).
+ *
+ * @example
+ * outcomeListeners.add((event, functionName) => timeline.push({ functionName, ...event }))
+ */
+export const outcomeListeners = new Set<(event: IdempotencyEvent, functionName: string) => void>()
+
+/**
  * An `onEvent` hook that writes one EMF line per outcome, so CloudWatch counts claims, replays,
  * 409s, mismatches, fenced writes and store failures per function without an agent or a
  * dependency.
@@ -81,5 +90,6 @@ export const emfMetrics = (options: EmfMetricsOptions): ((event: IdempotencyEven
     write(
       JSON.stringify(emfDocument(event, { functionName: options.functionName, namespace, timestamp: now() })),
     )
+    for (const listener of outcomeListeners) listener(event, options.functionName)
   }
 }

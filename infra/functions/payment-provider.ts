@@ -14,6 +14,18 @@ export interface Charge extends ChargeRequest {
   createdAt: string
 }
 
+/**
+ * How the simulated provider answers. The local page changes it at run time to show a slow
+ * provider (a retry meets the key in progress) and a lost answer (a retry meets the provider's own
+ * idempotency).
+ */
+export interface ProviderBehaviour {
+  /** How long a new charge takes. */
+  latencyMs: number
+  /** Every call fails as a network timeout would, after the charge was made (the answer is lost). */
+  timeout: boolean
+}
+
 /** Options of {@link SimulatedPaymentProvider}. */
 export interface SimulatedPaymentProviderOptions {
   /** How long a new charge takes, as a network call to a provider would. @default 100 */
@@ -32,26 +44,33 @@ export interface SimulatedPaymentProviderOptions {
  */
 export class SimulatedPaymentProvider {
   readonly #charges = new Map<string, { request: string; charge: Promise<Charge> }>()
-  readonly #latencyMs: number
+  readonly #made: Charge[] = []
+  /** How the provider answers from now on; change it to simulate a slow provider or a lost answer. */
+  behaviour: ProviderBehaviour
 
   constructor(options: SimulatedPaymentProviderOptions = {}) {
-    this.#latencyMs = options.latencyMs ?? 100
+    this.behaviour = { latencyMs: options.latencyMs ?? 100, timeout: false }
   }
 
   /** Charges once per `idempotencyKey`; a repeated key returns the same charge. */
   async charge(request: ChargeRequest, idempotencyKey: string): Promise<Charge & { replayed: boolean }> {
+    const { timeout } = this.behaviour
     const fingerprint = canonicalJson(request)
     const existing = this.#charges.get(idempotencyKey)
     if (existing !== undefined) {
       if (existing.request !== fingerprint) {
         throw new Error(`payment provider: idempotency key ${idempotencyKey} was used for another charge`)
       }
-      return { ...(await existing.charge), replayed: true }
+      const charge = await existing.charge
+      if (timeout) throw timedOut()
+      return { ...charge, replayed: true }
     }
     const charge = this.#create(request)
     this.#charges.set(idempotencyKey, { request: fingerprint, charge })
     charge.catch(() => this.#charges.delete(idempotencyKey))
-    return { ...(await charge), replayed: false }
+    const made = await charge
+    if (timeout) throw timedOut()
+    return { ...made, replayed: false }
   }
 
   /** How many distinct charges this provider made: what the customer's statement would show. */
@@ -59,12 +78,22 @@ export class SimulatedPaymentProvider {
     return this.#charges.size
   }
 
+  /** The charges made so far, oldest first. */
+  get charges(): readonly Charge[] {
+    return this.#made
+  }
+
   async #create(request: ChargeRequest): Promise<Charge> {
-    await new Promise((resolve) => setTimeout(resolve, this.#latencyMs))
-    return {
+    await new Promise((resolve) => setTimeout(resolve, this.behaviour.latencyMs))
+    const charge = {
       id: `ch_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
       createdAt: new Date().toISOString(),
       ...request,
     }
+    this.#made.push(charge)
+    return charge
   }
 }
+
+// The charge exists; only its answer is lost, as when a network call times out.
+const timedOut = () => new Error('payment provider: the call timed out (the charge may have been made)')

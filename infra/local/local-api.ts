@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { extname } from 'node:path'
 import type { Context } from 'aws-lambda'
 import type { HttpResponse as ProxyResult } from '../../src/http.js'
 import {
@@ -30,8 +32,25 @@ export interface LocalApiOptions {
   payloadVersion?: PayloadVersion
   /** Local-only `GET` routes answered with JSON, e.g. `/_local/state`. */
   inspect?: Record<string, () => Promise<unknown>>
+  /**
+   * Local-only `GET` routes answered with server-sent events: `read` runs every `intervalMs` while a
+   * client listens, and each value that differs from the last one sent goes out as one `data:` line.
+   */
+  streams?: Record<string, { read: () => Promise<unknown>; intervalMs?: number }>
+  /**
+   * Local-only `POST` routes: the JSON body in, the returned value out as JSON. A
+   * {@link LocalInputError} is a 400 with its message.
+   */
+  actions?: Record<string, (body: unknown) => Promise<unknown>>
+  /** Local-only `GET` routes answered with a file, read at each request: `{ '/': pageUrl }`. */
+  files?: Record<string, URL>
   /** @default console.log */
   log?: (line: string) => void
+}
+
+/** Thrown by a local action when its input is wrong: answered 400 with the message. */
+export class LocalInputError extends Error {
+  override name = 'LocalInputError'
 }
 
 /** A running local API. */
@@ -63,8 +82,16 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req)
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
-    const inspect = req.method === 'GET' ? options.inspect?.[path] : undefined
-    if (inspect !== undefined) return sendJson(res, 200, await inspect())
+    if (req.method === 'GET') {
+      const inspect = options.inspect?.[path]
+      if (inspect !== undefined) return sendJson(res, 200, await inspect())
+      const stream = options.streams?.[path]
+      if (stream !== undefined) return sendEvents(req, res, stream.read, stream.intervalMs ?? 500)
+      const file = options.files?.[path]
+      if (file !== undefined) return sendFile(res, file)
+    }
+    const action = req.method === 'POST' ? options.actions?.[path] : undefined
+    if (action !== undefined) return runAction(res, action, body)
     const route = options.routes.find(
       (candidate) => candidate.method === req.method && candidate.path === path,
     )
@@ -166,6 +193,78 @@ const readBody = async (req: IncomingMessage): Promise<Buffer> => {
 const sendJson = (res: ServerResponse, statusCode: number, value: unknown): void => {
   res.writeHead(statusCode, { 'content-type': 'application/json' })
   res.end(`${JSON.stringify(value, null, 2)}\n`)
+}
+
+const contentTypes: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.png': 'image/png',
+}
+
+const sendFile = async (res: ServerResponse, file: URL): Promise<void> => {
+  const content = await readFile(file)
+  res.writeHead(200, {
+    'content-type': contentTypes[extname(file.pathname)] ?? 'application/octet-stream',
+    'cache-control': 'no-store',
+    // Everything the page needs comes from this server: it works offline and loads no third party.
+    'content-security-policy':
+      "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'",
+    'x-content-type-options': 'nosniff',
+  })
+  res.end(content)
+}
+
+const runAction = async (
+  res: ServerResponse,
+  action: (body: unknown) => Promise<unknown>,
+  body: Buffer,
+): Promise<void> => {
+  let input: unknown = {}
+  if (body.length > 0) {
+    try {
+      input = JSON.parse(body.toString('utf8'))
+    } catch {
+      return sendJson(res, 400, { message: 'the body must be JSON' })
+    }
+  }
+  try {
+    return sendJson(res, 200, await action(input))
+  } catch (error) {
+    if (error instanceof LocalInputError) return sendJson(res, 400, { message: error.message })
+    throw error
+  }
+}
+
+// Server-sent events: one `data:` line per change, a comment line as a heartbeat in between.
+const sendEvents = async (
+  req: IncomingMessage,
+  res: ServerResponse,
+  read: () => Promise<unknown>,
+  intervalMs: number,
+): Promise<void> => {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+  })
+  let open = true
+  req.socket.once('close', () => {
+    open = false
+  })
+  let last = ''
+  while (open && !res.destroyed) {
+    let next: string
+    try {
+      next = JSON.stringify(await read())
+    } catch (error) {
+      if (!open || res.destroyed) return
+      throw error
+    }
+    res.write(next === last ? ': unchanged\n\n' : `data: ${next}\n\n`)
+    last = next
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
 }
 
 const close = (server: Server): Promise<void> =>

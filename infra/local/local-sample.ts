@@ -2,6 +2,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams'
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb'
+import { outcomeListeners } from '../functions/metrics.js'
+import type { Charge, ProviderBehaviour } from '../functions/payment-provider.js'
 import type { PayloadVersion } from './api-gateway-events.js'
 import { type DynamoDBLocal, localClientConfig, startDynamoDBLocal } from './dynamodb-local.js'
 import {
@@ -11,6 +13,7 @@ import {
 } from './dynamodb-stream-source.js'
 import { type LocalApi, startLocalApi } from './local-api.js'
 import { type LocalSqs, startLocalSqs } from './local-sqs.js'
+import { type OutcomeTimeline, pageActions, pageFiles, startOutcomeTimeline } from './page/page-routes.js'
 import { createSampleTables, type SampleTableNames, sampleTableNames } from './sample-tables.js'
 import { type SqsEventSource, startSqsEventSource } from './sqs-event-source.js'
 
@@ -32,11 +35,16 @@ export interface LocalSampleOptions {
   maxReceiveCount?: number
   /** How long the simulated payment provider takes per new charge. @default 100 */
   providerLatencyMs?: number
+  /** How long a new charge takes when the page makes the provider slow. @default 4_000 */
+  slowProviderLatencyMs?: number
   /** Where the console lines go. @default console.log */
   log?: (line: string) => void
 }
 
-/** What the local run holds, as `GET /_local/state` shows it. */
+/** How many charges and records {@link LocalSampleState} lists (it counts them all). */
+export const LIST_LENGTH = 100
+
+/** What the local run holds, as `GET /_local/state` shows it (and the page at `GET /`). */
 export interface LocalSampleState {
   payments: Record<string, unknown>[]
   providerCharges: number
@@ -45,6 +53,28 @@ export interface LocalSampleState {
   deadLetters: number
   /** Receipts the receipt sender has sent: one per order. */
   receiptsSent: number
+  /** The provider's newest {@link LIST_LENGTH} charges, newest first, and how it answers now. */
+  charges: Charge[]
+  provider: ProviderBehaviour
+  /**
+   * The newest {@link LIST_LENGTH} records of the idempotency table, the last seen first: hashed ids
+   * only, never a raw key or a stored result.
+   */
+  records: IdempotencyRecordView[]
+  /** The order events queue: waiting, in flight (received, not yet deleted), handed over again. */
+  queue: { waiting: number; inFlight: number; batches: number; redeliveries: number; deadLetters: number }
+  /** The last outcomes the functions reported through `onEvent`, newest first. */
+  timeline: OutcomeTimeline['entries']
+}
+
+/** An idempotency record as the page shows it. */
+export interface IdempotencyRecordView {
+  id: string
+  /** The function whose outcomes named this id, when the timeline still holds one. */
+  functionName: string | undefined
+  status: string
+  leaseExpiresAtMs: number | undefined
+  expiresAtSeconds: number
 }
 
 /** A running local sample. */
@@ -112,6 +142,9 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
       PROVIDER_LATENCY_MS: String(options.providerLatencyMs ?? 100),
     })
 
+    const timeline = startOutcomeTimeline(outcomeListeners)
+    stops.push(async () => timeline.stop())
+
     const eventSource = startSqsEventSource({
       client: sqs.client,
       queueUrl: sqs.queueUrl,
@@ -140,20 +173,52 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     const state = async (): Promise<LocalSampleState> => {
       const scan = async (tableName: string) =>
         (await documents.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }))).Items ?? []
-      const stock = await scan(tables.stockTable)
-      const { Attributes = {} } = await sqs.client.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: sqs.deadLetterQueueUrl,
-          AttributeNames: ['ApproximateNumberOfMessages'],
-        }),
-      )
+      const attributes = async (queueUrl: string) =>
+        (
+          await sqs.client.send(
+            new GetQueueAttributesCommand({
+              QueueUrl: queueUrl,
+              AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+            }),
+          )
+        ).Attributes ?? {}
+      const [stock, payments, orders, records, queue, deadLetterQueue] = await Promise.all([
+        scan(tables.stockTable),
+        scan(tables.paymentsTable),
+        scan(tables.ordersTable),
+        scan(tables.idempotencyTable),
+        attributes(sqs.queueUrl),
+        attributes(sqs.deadLetterQueueUrl),
+      ])
+      const provider = functions.payment.paymentProvider
+      const deadLetters = Number(deadLetterQueue.ApproximateNumberOfMessages ?? 0)
       return {
-        payments: await scan(tables.paymentsTable),
-        providerCharges: functions.payment.paymentProvider.chargeCount,
-        orders: await scan(tables.ordersTable),
+        payments: payments.sort(byNewest),
+        providerCharges: provider.chargeCount,
+        orders: orders.sort(byNewest),
         stock: Object.fromEntries(stock.map((item) => [item.sku as string, Number(item.available)])),
-        deadLetters: Number(Attributes.ApproximateNumberOfMessages ?? 0),
         receiptsSent: functions.receipts.sentReceipts.length,
+        deadLetters,
+        charges: provider.charges.slice(-LIST_LENGTH).reverse(),
+        provider: { ...provider.behaviour },
+        records: records
+          .map((item) => ({
+            id: String(item.id),
+            functionName: timeline.functionOf(String(item.id)),
+            status: String(item.status),
+            leaseExpiresAtMs: item.leaseExpiresAt === undefined ? undefined : Number(item.leaseExpiresAt),
+            expiresAtSeconds: Number(item.expiration),
+          }))
+          .sort((a, b) => timeline.lastSeen(b.id) - timeline.lastSeen(a.id))
+          .slice(0, LIST_LENGTH),
+        queue: {
+          waiting: Number(queue.ApproximateNumberOfMessages ?? 0),
+          inFlight: Number(queue.ApproximateNumberOfMessagesNotVisible ?? 0),
+          batches: eventSource.invocations,
+          redeliveries: eventSource.redeliveries,
+          deadLetters,
+        },
+        timeline: timeline.entries,
       }
     }
 
@@ -171,6 +236,15 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
         },
       ],
       inspect: { '/_local/state': state },
+      // The page at `/`: see infra/local/page/page-routes.ts.
+      files: pageFiles,
+      streams: { '/_local/state/stream': { read: state, intervalMs: 500 } },
+      actions: pageActions({
+        provider: functions.payment.paymentProvider,
+        normalLatencyMs: options.providerLatencyMs ?? 100,
+        slowLatencyMs: options.slowProviderLatencyMs ?? 4_000,
+        sqs,
+      }),
       log,
     })
     stops.push(api.stop)
@@ -181,6 +255,9 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     throw error
   }
 }
+
+const byNewest = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+  String(b.createdAt ?? '').localeCompare(String(a.createdAt ?? ''))
 
 let loadedWith: string | undefined
 

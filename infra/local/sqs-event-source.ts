@@ -35,6 +35,8 @@ export interface SqsEventSourceOptions {
 export interface SqsEventSource {
   /** Batches handed to the consumer so far, duplicates included. */
   readonly invocations: number
+  /** Messages handed over again: a duplicate delivery or a receive after a failure. */
+  readonly redeliveries: number
   /** Resolves once the queue holds no message, visible or in flight, and no batch is running. */
   settled(timeoutMs?: number): Promise<void>
   stop(): Promise<void>
@@ -58,10 +60,12 @@ export const startSqsEventSource = (options: SqsEventSourceOptions): SqsEventSou
   let running = true
   let busy = false
   let invocations = 0
+  let redeliveries = 0
   let deadLettered = 0
 
   const invoke = async (messages: Message[], receive: (message: Message) => number) => {
     invocations++
+    redeliveries += messages.filter((message) => receive(message) > 1).length
     const event: SQSEvent = {
       Records: messages.map((message) => toRecord(message, options.queueArn, receive)),
     }
@@ -140,6 +144,9 @@ export const startSqsEventSource = (options: SqsEventSourceOptions): SqsEventSou
   return {
     get invocations() {
       return invocations
+    },
+    get redeliveries() {
+      return redeliveries
     },
     settled: async (timeoutMs = 30_000) => {
       const deadline = Date.now() + timeoutMs

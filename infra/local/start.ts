@@ -54,8 +54,10 @@ try {
 
 console.log(`
 The sample payment API listens on ${sample.url}
+  Open ${sample.url}/ in a browser: pay, retry, and watch the records, charges and orders live.
+
   POST ${sample.url}/payments       (Idempotency-Key header required)
-  GET  ${sample.url}/_local/state   payments, provider charges, orders, stock (local only)
+  GET  ${sample.url}/_local/state   records, provider charges, payments, orders, stock, queue (local only)
 
   DynamoDB   ${sample.dynamodbEndpoint}   tables ${Object.values(sample.tables).join(', ')}
   SQS        ${sample.sqs.endpoint}   queue ${sample.sqs.queueUrl}
