@@ -247,7 +247,7 @@ const commands = [
 export const storeSchedules = (maxCommands = 25) =>
   fc.record({
     startMs: fc.integer({ min: 0, max: 999 }).map((ms) => Date.UTC(2026, 10, 28, 12) + ms),
-    steps: fc.commands(commands, { maxCommands }),
+    steps: fc.commands(commands, { maxCommands, size: 'max' }),
   })
 
 /** The property: every generated schedule on a fresh set of keys of `store` matches the model. */
