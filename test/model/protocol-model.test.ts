@@ -7,7 +7,7 @@ import { countingClient, createIdempotencyTable } from '../helpers/dynamodb.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
 import { mutants } from './mutants.js'
 import { protocolModelProperty } from './protocol-model.js'
-import { modelParameters } from './store-model.js'
+import { modelParameters, modelTimeout } from './store-model.js'
 
 const checkProtocol = async (name: string, store: IdempotencyStore, runs: number) => {
   const parameters = modelParameters(runs)
@@ -32,24 +32,40 @@ afterAll(async () => {
 })
 
 describe('makeIdempotent under generated interleavings, clock jumps, crashes and store faults', () => {
-  it('keeps its promises on MemoryStore', async () => {
-    await checkProtocol('MemoryStore', new MemoryStore(), 300)
-  }, 120_000)
+  it(
+    'keeps its promises on MemoryStore',
+    async () => {
+      await checkProtocol('MemoryStore', new MemoryStore(), 300)
+    },
+    modelTimeout(120_000),
+  )
 
-  it('keeps its promises on DynamoDBStore on DynamoDB Local', async () => {
-    const tableName = await createIdempotencyTable(dynamoClient)
-    await checkProtocol('DynamoDBStore', new DynamoDBStore({ client: dynamoClient, tableName }), 60)
-  }, 120_000)
+  it(
+    'keeps its promises on DynamoDBStore on DynamoDB Local',
+    async () => {
+      const tableName = await createIdempotencyTable(dynamoClient)
+      await checkProtocol('DynamoDBStore', new DynamoDBStore({ client: dynamoClient, tableName }), 60)
+    },
+    modelTimeout(120_000),
+  )
 
-  it('keeps its promises on RedisStore on redis-server', async () => {
-    await checkProtocol('RedisStore', new RedisStore({ client: redisClient, keyPrefix: 'model:' }), 150)
-  }, 120_000)
+  it(
+    'keeps its promises on RedisStore on redis-server',
+    async () => {
+      await checkProtocol('RedisStore', new RedisStore({ client: redisClient, keyPrefix: 'model:' }), 150)
+    },
+    modelTimeout(120_000),
+  )
 
   for (const [bug, Mutant] of Object.entries(mutants)) {
-    it(`fails on a store with ${bug}`, async () => {
-      const details = await fc.check(protocolModelProperty(new Mutant()), { numRuns: 2_000, seed: 42 })
-      expect(details.failed).toBe(true)
-      console.info(`protocol model, ${bug}: ${String(details.errorInstance)}`)
-    }, 120_000)
+    it(
+      `fails on a store with ${bug}`,
+      async () => {
+        const details = await fc.check(protocolModelProperty(new Mutant()), { numRuns: 2_000, seed: 42 })
+        expect(details.failed).toBe(true)
+        console.info(`protocol model, ${bug}: ${String(details.errorInstance)}`)
+      },
+      modelTimeout(120_000),
+    )
   }
 })

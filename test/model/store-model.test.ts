@@ -6,7 +6,7 @@ import { RedisStore } from '../../src/redis.js'
 import { countingClient, createIdempotencyTable } from '../helpers/dynamodb.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
 import { mutants } from './mutants.js'
-import { modelParameters, storeModelProperty } from './store-model.js'
+import { modelParameters, modelTimeout, storeModelProperty } from './store-model.js'
 
 // CI runs a bounded number of schedules per store; `MODEL_RUNS=100000 npm run test:model:long`
 // runs a long campaign, and `MODEL_SEED` (printed with every run) replays one.
@@ -33,18 +33,30 @@ afterAll(async () => {
 })
 
 describe('the store contract under generated schedules', () => {
-  it('MemoryStore answers and holds what the model allows', async () => {
-    await checkStore('MemoryStore', new MemoryStore(), 1_000)
-  })
+  it(
+    'MemoryStore answers and holds what the model allows',
+    async () => {
+      await checkStore('MemoryStore', new MemoryStore(), 1_000)
+    },
+    modelTimeout(60_000),
+  )
 
-  it('DynamoDBStore on DynamoDB Local answers and holds what the model allows', async () => {
-    const tableName = await createIdempotencyTable(dynamoClient)
-    await checkStore('DynamoDBStore', new DynamoDBStore({ client: dynamoClient, tableName }), 100)
-  }, 120_000)
+  it(
+    'DynamoDBStore on DynamoDB Local answers and holds what the model allows',
+    async () => {
+      const tableName = await createIdempotencyTable(dynamoClient)
+      await checkStore('DynamoDBStore', new DynamoDBStore({ client: dynamoClient, tableName }), 100)
+    },
+    modelTimeout(120_000),
+  )
 
-  it('RedisStore on redis-server answers and holds what the model allows', async () => {
-    await checkStore('RedisStore', new RedisStore({ client: redisClient, keyPrefix: 'model:' }), 1_000)
-  }, 120_000)
+  it(
+    'RedisStore on redis-server answers and holds what the model allows',
+    async () => {
+      await checkStore('RedisStore', new RedisStore({ client: redisClient, keyPrefix: 'model:' }), 1_000)
+    },
+    modelTimeout(120_000),
+  )
 })
 
 describe('the model check catches broken stores', () => {
@@ -56,6 +68,6 @@ describe('the model check catches broken stores', () => {
       const steps = String(schedule?.steps).split(/,(?=[a-z]+\()/)
       console.info(`${bug}: ${String(schedule?.steps)}\n  ${String(details.errorInstance)}`)
       expect(steps.length).toBeLessThanOrEqual(6)
-    })
+    }, 60_000)
   }
 })

@@ -260,6 +260,9 @@ export const storeModelProperty = (store: IdempotencyStore, maxCommands?: number
     await fc.asyncModelRun(setup, steps)
   })
 
+/** A test's time limit: generous for the bounded CI run, none to speak of for a long campaign. */
+export const modelTimeout = (ciMs: number) => (process.env.MODEL_RUNS === undefined ? ciMs : 86_400_000)
+
 /** Runs and settings of a model test: `MODEL_RUNS` and `MODEL_SEED` override them. */
 export const modelParameters = (defaultRuns: number): fc.Parameters<unknown> => {
   const numRuns = Number(process.env.MODEL_RUNS ?? defaultRuns)
