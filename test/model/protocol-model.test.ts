@@ -7,13 +7,10 @@ import { countingClient, createIdempotencyTable } from '../helpers/dynamodb.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
 import { mutants } from './mutants.js'
 import { protocolModelProperty } from './protocol-model.js'
-import { modelParameters, modelTimeout } from './store-model.js'
+import { checkModel, modelTimeout } from './store-model.js'
 
-const checkProtocol = async (name: string, store: IdempotencyStore, runs: number) => {
-  const parameters = modelParameters(runs)
-  console.info(`protocol model, ${name}: ${parameters.numRuns} schedules, seed ${parameters.seed}`)
-  await fc.assert(protocolModelProperty(store), parameters)
-}
+const checkProtocol = (name: string, store: IdempotencyStore, runs: number) =>
+  checkModel(`protocol model, ${name}`, protocolModelProperty(store), runs)
 
 const { client: dynamoClient } = countingClient()
 let redis: RedisServer

@@ -6,15 +6,12 @@ import { RedisStore } from '../../src/redis.js'
 import { countingClient, createIdempotencyTable } from '../helpers/dynamodb.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
 import { mutants } from './mutants.js'
-import { modelParameters, modelTimeout, storeModelProperty } from './store-model.js'
+import { checkModel, modelTimeout, storeModelProperty } from './store-model.js'
 
-// CI runs a bounded number of schedules per store; `MODEL_RUNS=100000 npm run test:model:long`
-// runs a long campaign, and `MODEL_SEED` (printed with every run) replays one.
-const checkStore = async (name: string, store: IdempotencyStore, runs: number) => {
-  const parameters = modelParameters(runs)
-  console.info(`store model, ${name}: ${parameters.numRuns} schedules, seed ${parameters.seed}`)
-  await fc.assert(storeModelProperty(store), parameters)
-}
+// CI runs a bounded number of schedules per store; `npm run test:model:long` runs a long
+// campaign, and `MODEL_SEED` (printed with every run) replays one.
+const checkStore = (name: string, store: IdempotencyStore, runs: number) =>
+  checkModel(`store model, ${name}`, storeModelProperty(store), runs)
 
 const { client: dynamoClient } = countingClient()
 let redis: RedisServer

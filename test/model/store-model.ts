@@ -261,15 +261,41 @@ export const storeModelProperty = (store: IdempotencyStore, maxCommands?: number
   })
 
 /** A test's time limit: generous for the bounded CI run, none to speak of for a long campaign. */
-export const modelTimeout = (ciMs: number) => (process.env.MODEL_RUNS === undefined ? ciMs : 86_400_000)
+export const modelTimeout = (ciMs: number) =>
+  process.env.MODEL_RUNS === undefined && process.env.MODEL_MINUTES === undefined ? ciMs : 86_400_000
 
-/** Runs and settings of a model test: `MODEL_RUNS` and `MODEL_SEED` override them. */
+/**
+ * Runs and settings of a model test. `MODEL_RUNS` sets the number of schedules, `MODEL_MINUTES`
+ * a time budget instead (as many schedules as fit), `MODEL_SEED` (printed by every run) and
+ * `MODEL_PATH` replay a failure.
+ */
 export const modelParameters = (defaultRuns: number): fc.Parameters<unknown> => {
-  const numRuns = Number(process.env.MODEL_RUNS ?? defaultRuns)
+  const minutes = process.env.MODEL_MINUTES === undefined ? undefined : Number(process.env.MODEL_MINUTES)
+  const numRuns = Number(process.env.MODEL_RUNS ?? (minutes === undefined ? defaultRuns : 100_000_000))
   const seed =
     process.env.MODEL_SEED === undefined
       ? Date.now() ^ (Math.random() * 0x100000000)
       : Number(process.env.MODEL_SEED)
   const path = process.env.MODEL_PATH
-  return { numRuns, seed, ...(path === undefined ? {} : { path }), endOnFailure: false }
+  return {
+    numRuns,
+    seed,
+    ...(path === undefined ? {} : { path }),
+    ...(minutes === undefined
+      ? {}
+      : { interruptAfterTimeLimit: minutes * 60_000, markInterruptAsFailure: false }),
+  }
+}
+
+/**
+ * Checks a property with {@link modelParameters}, prints how many schedules passed and the seed,
+ * and fails with fast-check's report (the shrunk counterexample, the seed and the path).
+ */
+export const checkModel = async <Ts>(label: string, property: fc.IRawProperty<Ts>, defaultRuns: number) => {
+  const parameters = modelParameters(defaultRuns)
+  const started = performance.now()
+  const details = await fc.check(property, parameters as fc.Parameters<Ts>)
+  const seconds = ((performance.now() - started) / 1000).toFixed(1)
+  console.info(`${label}: ${details.numRuns} schedules in ${seconds} s, seed ${parameters.seed}`)
+  if (details.failed) throw new Error(fc.defaultReportMessage(details))
 }
