@@ -1,0 +1,70 @@
+import fc from 'fast-check'
+import { createClient } from 'redis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DynamoDBStore, type IdempotencyStore, MemoryStore } from '../../src/index.js'
+import { RedisStore } from '../../src/redis.js'
+import { countingClient, createIdempotencyTable } from '../helpers/dynamodb.js'
+import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
+import { mutants } from './mutants.js'
+import { checkModel, modelTimeout, storeModelProperty } from './store-model.js'
+
+// CI runs a bounded number of schedules per store; `npm run test:model:long` runs a long
+// campaign, and `MODEL_SEED` (printed with every run) replays one.
+const checkStore = (name: string, store: IdempotencyStore, runs: number) =>
+  checkModel(`store model, ${name}`, storeModelProperty(store), runs)
+
+const { client: dynamoClient } = countingClient()
+let redis: RedisServer
+let redisClient: ReturnType<typeof createClient>
+
+beforeAll(async () => {
+  redis = await startRedisServer()
+  redisClient = createClient({ url: redis.url })
+  await redisClient.connect()
+})
+
+afterAll(async () => {
+  dynamoClient.destroy()
+  await redisClient?.close()
+  await redis?.stop()
+})
+
+describe('the store contract under generated schedules', () => {
+  it(
+    'MemoryStore answers and holds what the model allows',
+    async () => {
+      await checkStore('MemoryStore', new MemoryStore(), 1_000)
+    },
+    modelTimeout(60_000),
+  )
+
+  it(
+    'DynamoDBStore on DynamoDB Local answers and holds what the model allows',
+    async () => {
+      const tableName = await createIdempotencyTable(dynamoClient)
+      await checkStore('DynamoDBStore', new DynamoDBStore({ client: dynamoClient, tableName }), 100)
+    },
+    modelTimeout(120_000),
+  )
+
+  it(
+    'RedisStore on redis-server answers and holds what the model allows',
+    async () => {
+      await checkStore('RedisStore', new RedisStore({ client: redisClient, keyPrefix: 'model:' }), 1_000)
+    },
+    modelTimeout(120_000),
+  )
+})
+
+describe('the model check catches broken stores', () => {
+  for (const [bug, Mutant] of Object.entries(mutants)) {
+    it(`fails on a store with ${bug}, with a short counterexample`, async () => {
+      const details = await fc.check(storeModelProperty(new Mutant()), { numRuns: 2_000, seed: 42 })
+      expect(details.failed).toBe(true)
+      const [schedule] = details.counterexample ?? []
+      const steps = String(schedule?.steps).split(/,(?=[a-z]+\()/)
+      console.info(`${bug}: ${String(schedule?.steps)}\n  ${String(details.errorInstance)}`)
+      expect(steps.length).toBeLessThanOrEqual(6)
+    }, 60_000)
+  }
+})
