@@ -30,7 +30,8 @@ const sortKeys = (value: unknown, depth = 0): unknown => {
   const plain = typeof (value as { toJSON?: unknown }).toJSON === 'function' ? toJson(value) : value
   if (typeof plain !== 'object' || plain === null) return plain
   if (Array.isArray(plain)) return plain.map((item) => sortKeys(item, depth + 1))
-  const sorted: Record<string, unknown> = {}
+  // No prototype: a `__proto__` key is data like any other, not a prototype to set.
+  const sorted: Record<string, unknown> = Object.create(null)
   for (const key of Object.keys(plain).sort()) {
     sorted[key] = sortKeys((plain as Record<string, unknown>)[key], depth + 1)
   }

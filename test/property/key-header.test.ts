@@ -30,6 +30,7 @@ const request = (headers: Record<string, string>): HttpRequest => ({
   path: '/payments',
   headers,
   multiValueHeaders: undefined,
+  query: [],
   body: undefined,
   isBase64Encoded: false,
   requestContext: {},

@@ -69,3 +69,13 @@ describe('recordId', () => {
     expect(ids.size).toBe(8)
   })
 })
+
+// Shrunk counterexample of the canonical JSON property (test/property/key.test.ts): a `__proto__`
+// key was dropped, so `{"__proto__":""}` and `{}` had one fingerprint.
+describe('canonicalJson and __proto__', () => {
+  it('keeps a __proto__ key of parsed JSON as data, so it never collides with an object without it', () => {
+    const parsed = JSON.parse('{"a":{"__proto__":""}}')
+    expect(canonicalJson(parsed)).toBe('{"a":{"__proto__":""}}')
+    expect(hashValue(parsed)).not.toBe(hashValue({ a: {} }))
+  })
+})
