@@ -5,6 +5,7 @@ export {
   type ReleaseKeyOptions,
   releaseKey,
 } from './admin.js'
+export { type IdempotentMethodOptions, idempotentMethod } from './decorator.js'
 export {
   IdempotencyAbandonedError,
   IdempotencyConfigError,
