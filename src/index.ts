@@ -41,6 +41,11 @@ export {
   type DynamoDBStoreOptions,
 } from './stores/dynamodb-store.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js'
+export {
+  type PowertoolsAttributeNames,
+  PowertoolsDynamoDBStore,
+  type PowertoolsDynamoDBStoreOptions,
+} from './stores/powertools-compat.js'
 export type {
   ClaimOutcome,
   ClaimRequest,

@@ -64,6 +64,20 @@ export interface DynamoDBStoreOptions {
   partitionValue?: string | ((id: string) => string)
 }
 
+/**
+ * How a record format spells its statuses, and how it reads records that another library wrote
+ * (items without an owner attribute). Internal: the Powertools format is its only other user.
+ * @internal
+ */
+export interface RecordDialect {
+  inProgress: string
+  completed: string
+  /** Completes a record that another library wrote; `undefined` for a store that never meets one. */
+  foreign?: (item: Record<string, AttributeValue>, record: StoredRecord) => StoredRecord
+}
+
+const ownDialect: RecordDialect = { inProgress: 'IN_PROGRESS', completed: 'COMPLETED' }
+
 type ClaimCondition = { ConditionExpression: string; ExpressionAttributeNames: Record<string, string> }
 type ItemKey = Record<string, AttributeValue>
 
@@ -103,11 +117,14 @@ export class DynamoDBStore implements IdempotencyStore {
   readonly #tableName: string
   readonly #names: DynamoDBAttributeNames
   readonly #partitionValue: ((id: string) => string) | undefined
+  readonly #dialect: RecordDialect
   readonly #completeNames: Record<string, string>
   readonly #claimKeeping: ClaimCondition
   readonly #claimTakingOver: ClaimCondition
 
-  constructor(options: DynamoDBStoreOptions) {
+  /** @param dialect internal: the record format (see `PowertoolsDynamoDBStore`) */
+  constructor(options: DynamoDBStoreOptions, dialect: RecordDialect = ownDialect) {
+    this.#dialect = dialect
     if (typeof options?.client?.send !== 'function') {
       throw new IdempotencyConfigError(
         'client',
@@ -167,7 +184,7 @@ export class DynamoDBStore implements IdempotencyStore {
     const n = this.#names
     const item: Record<string, AttributeValue> = {
       ...this.#key(request.id),
-      [n.status]: { S: 'IN_PROGRESS' },
+      [n.status]: { S: this.#dialect.inProgress },
       [n.owner]: { S: request.owner },
       [n.leaseExpiresAt]: { N: String(request.leaseExpiresAtMs) },
       [n.expiration]: { N: String(request.expiresAtSeconds) },
@@ -183,7 +200,7 @@ export class DynamoDBStore implements IdempotencyStore {
             ':nowSeconds': { N: String(Math.floor(request.nowMs / 1000)) },
             ...(request.keepAbandoned
               ? {}
-              : { ':nowMs': { N: String(request.nowMs) }, ':inProgress': { S: 'IN_PROGRESS' } }),
+              : { ':nowMs': { N: String(request.nowMs) }, ':inProgress': { S: this.#dialect.inProgress } }),
           },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -192,11 +209,13 @@ export class DynamoDBStore implements IdempotencyStore {
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error
       const old = (error as { Item?: Record<string, AttributeValue> }).Item
-      if (old !== undefined) return { claimed: false, existing: this.#toRecord(old) }
+      if (old !== undefined) return { claimed: false, existing: this.#existing(old, request) }
       // A DynamoDB-compatible service that does not return the old item: read it instead.
-      const existing = await this.get(request.id)
-      if (existing === undefined) return this.claim(request) // deleted in between: try again
-      return { claimed: false, existing }
+      const { Item } = await this.#client.send(
+        new GetItemCommand({ TableName: this.#tableName, Key: this.#key(request.id), ConsistentRead: true }),
+      )
+      if (Item === undefined) return this.claim(request) // deleted in between: try again
+      return { claimed: false, existing: this.#existing(Item, request) }
     }
   }
 
@@ -217,11 +236,11 @@ export class DynamoDBStore implements IdempotencyStore {
       ConditionExpression: '#owner = :owner AND #status = :inProgress',
       ExpressionAttributeNames: this.#completeNames,
       ExpressionAttributeValues: {
-        ':completed': { S: 'COMPLETED' },
+        ':completed': { S: this.#dialect.completed },
         ':result': { S: result },
         ':expiration': { N: String(expiresAtSeconds) },
         ':owner': { S: owner },
-        ':inProgress': { S: 'IN_PROGRESS' },
+        ':inProgress': { S: this.#dialect.inProgress },
       } satisfies Record<string, AttributeValue>,
     }
   }
@@ -233,7 +252,7 @@ export class DynamoDBStore implements IdempotencyStore {
         Key: this.#key(id),
         ConditionExpression: '#owner = :owner AND #status = :inProgress',
         ExpressionAttributeNames: { '#owner': this.#names.owner, '#status': this.#names.status },
-        ExpressionAttributeValues: { ':owner': { S: owner }, ':inProgress': { S: 'IN_PROGRESS' } },
+        ExpressionAttributeValues: { ':owner': { S: owner }, ':inProgress': { S: this.#dialect.inProgress } },
       }),
     )
   }
@@ -274,18 +293,30 @@ export class DynamoDBStore implements IdempotencyStore {
     }
   }
 
+  // The record that holds a claimed id. One that another library wrote carries no fingerprint of
+  // ours: it is honoured by its key alone.
+  #existing(item: Record<string, AttributeValue>, request: ClaimRequest): StoredRecord {
+    const record = this.#toRecord(item)
+    if (this.#dialect.foreign !== undefined && item[this.#names.owner] === undefined) {
+      record.fingerprint = request.fingerprint
+    }
+    return record
+  }
+
   #toRecord(item: Record<string, AttributeValue>): StoredRecord {
     const n = this.#names
     const lease = item[n.leaseExpiresAt]?.N
-    return {
+    const record: StoredRecord = {
       id: item[n.sortKey ?? n.id]?.S ?? '',
-      status: (item[n.status]?.S ?? 'IN_PROGRESS') as RecordStatus,
+      status: (item[n.status]?.S === this.#dialect.completed ? 'COMPLETED' : 'IN_PROGRESS') as RecordStatus,
       owner: item[n.owner]?.S ?? '',
       fingerprint: item[n.fingerprint]?.S,
       leaseExpiresAtMs: lease === undefined ? undefined : Number(lease),
       expiresAtSeconds: Number(item[n.expiration]?.N ?? 0),
       result: item[n.result]?.S,
     }
+    const { foreign } = this.#dialect
+    return foreign !== undefined && item[n.owner] === undefined ? foreign(item, record) : record
   }
 }
 
