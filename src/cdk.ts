@@ -8,7 +8,9 @@
  * new IdempotencyTable(this, 'Idempotency').grantIdempotency(handler)
  */
 export {
+  grantIdempotency,
   IDEMPOTENCY_TABLE_ACTIONS,
+  type IdempotencyGlobalTableProps,
   IdempotencyTable,
   type IdempotencyTableProps,
 } from './cdk/idempotency-table.js'

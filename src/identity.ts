@@ -30,7 +30,9 @@ export const identify = <TInput>(
     typeof selectScope === 'string'
       ? selectScope
       : read('the scope', () => checkScope(selectScope(input, context)))
-  const id = recordId({ functionName: context?.functionName ?? '', name: options.name, scope }, normalized)
+  const namespace = { functionName: context?.functionName ?? '', name: options.name, scope }
+  // A store with its own record format (the Powertools one) names its records itself.
+  const id = options.store.recordId?.(namespace, normalized) ?? recordId(namespace, normalized)
 
   let fingerprint: string | undefined
   if (typeof options.fingerprint === 'function') {

@@ -6,6 +6,8 @@ export {
   releaseKey,
 } from './admin.js'
 export { type CurrentClaim, currentClaim } from './current-claim.js'
+
+export { type IdempotentMethodOptions, idempotentMethod } from './decorator.js'
 export {
   IdempotencyAbandonedError,
   IdempotencyConfigError,
@@ -58,6 +60,11 @@ export {
   type DynamoDBStoreOptions,
 } from './stores/dynamodb-store.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js'
+export {
+  type PowertoolsAttributeNames,
+  PowertoolsDynamoDBStore,
+  type PowertoolsDynamoDBStoreOptions,
+} from './stores/powertools-compat.js'
 export type {
   ClaimOutcome,
   ClaimRequest,

@@ -1,5 +1,13 @@
 import { RemovalPolicy } from 'aws-cdk-lib'
-import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb'
+import {
+  AttributeType,
+  BillingMode,
+  type ITable,
+  type MultiRegionConsistency,
+  Table,
+  TableGrants,
+  TableV2,
+} from 'aws-cdk-lib/aws-dynamodb'
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam'
 import { Construct } from 'constructs'
 
@@ -16,6 +24,46 @@ export const IDEMPOTENCY_TABLE_ACTIONS = [
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
 ] as const
+
+/**
+ * Lets `grantable` use any table through `DynamoDBStore`, such as the one table of a single-table
+ * design: `dynamodb:GetItem`, `PutItem`, `UpdateItem` and `DeleteItem` on the table's ARN only (no
+ * index, no stream, no scan or query), and encrypt / decrypt on its customer-managed key if it has
+ * one.
+ *
+ * @example
+ * const app = Table.fromTableName(this, 'App', 'app-table')
+ * grantIdempotency(app, paymentFunction)
+ */
+export const grantIdempotency = (table: ITable, grantable: IGrantable): Grant => {
+  // Records are written and read: a customer-managed key must both encrypt and decrypt.
+  table.encryptionKey?.grantEncryptDecrypt(grantable)
+  // hasIndex false: the store never reads an index, so index ARNs stay out of the policy.
+  return new TableGrants({ table, hasIndex: false }).actions(grantable, ...IDEMPOTENCY_TABLE_ACTIONS)
+}
+
+// The enum's values, spelled out: importing the enum itself would fail to load on an aws-cdk-lib
+// that predates it, for every user of this module, global table or not.
+const STRONG = 'STRONG' as MultiRegionConsistency
+
+/** A global table: replicas in other Regions, and how writes in two Regions agree. */
+export interface IdempotencyGlobalTableProps {
+  /** The Regions of the other replicas (the stack's own Region holds the first). */
+  replicaRegions: string[]
+  /**
+   * `STRONG` (multi-Region strong consistency): a claim is a conditional write that all Regions
+   * agree on, so the same key arriving in two Regions runs once; MRSC needs exactly three
+   * replicas, or two and a `witnessRegion`, within one Region set, and has no TTL (the store
+   * treats expired records as free all the same, but nothing deletes them). `EVENTUAL`: each
+   * Region claims on its own replica and replication settles conflicts by last writer wins, so
+   * the same key arriving in two Regions within the replication delay (about a second) can run
+   * twice; route each key to one Region if you choose it.
+   * @default MultiRegionConsistency.STRONG
+   */
+  consistency?: MultiRegionConsistency
+  /** With `STRONG` and two replicas: the Region of the witness. @default none */
+  witnessRegion?: string
+}
 
 /** Properties of {@link IdempotencyTable}. */
 export interface IdempotencyTableProps {
@@ -37,6 +85,28 @@ export interface IdempotencyTableProps {
    * @default a name CloudFormation generates
    */
   tableName?: string
+  /**
+   * The partition key's name: `DynamoDBStore`'s `attributeNames.id`.
+   * @default 'id'
+   */
+  partitionKey?: string
+  /**
+   * A sort key (String), for a table shaped like a single-table design: `DynamoDBStore`'s
+   * `attributeNames.sortKey`, which then holds the record id while the partition key holds the
+   * store's `partitionValue`.
+   * @default none
+   * @example
+   * new IdempotencyTable(this, 'Idempotency', { partitionKey: 'pk', sortKey: 'sk' })
+   */
+  sortKey?: string
+  /**
+   * Makes the table a global table (`AWS::DynamoDB::GlobalTable`), strongly consistent across
+   * Regions unless told otherwise. The stack needs an explicit Region.
+   * @default a table in the stack's Region only
+   * @example
+   * new IdempotencyTable(this, 'Idempotency', { globalTable: { replicaRegions: ['us-east-2', 'us-west-2'] } })
+   */
+  globalTable?: IdempotencyGlobalTableProps
 }
 
 /**
@@ -52,8 +122,11 @@ export interface IdempotencyTableProps {
  * paymentFunction.addEnvironment('IDEMPOTENCY_TABLE', idempotency.tableName)
  */
 export class IdempotencyTable extends Construct {
-  /** The underlying table, for alarms, metrics or anything this construct does not set. */
-  readonly table: Table
+  /**
+   * The underlying table, for alarms, metrics or anything this construct does not set: a
+   * `TableV2` when `globalTable` is set, a `Table` otherwise.
+   */
+  readonly table: Table | TableV2
   /** The table's physical name. */
   readonly tableName: string
   /** The table's ARN. */
@@ -61,23 +134,46 @@ export class IdempotencyTable extends Construct {
 
   constructor(scope: Construct, id: string, props: IdempotencyTableProps = {}) {
     super(scope, id)
-    this.table = new Table(this, 'Table', {
-      partitionKey: { name: 'id', type: AttributeType.STRING },
-      // DynamoDB deletes expired records up to 48 hours late; the store treats them as absent anyway.
-      timeToLiveAttribute: 'expiration',
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-      tableName: props.tableName,
-    })
+    const partitionKey = { name: props.partitionKey ?? 'id', type: AttributeType.STRING }
+    const sortKey =
+      props.sortKey === undefined ? undefined : { name: props.sortKey, type: AttributeType.STRING }
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN
+    const pointInTimeRecoverySpecification = { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true }
+    const global = props.globalTable
+    if (global === undefined) {
+      this.table = new Table(this, 'Table', {
+        partitionKey,
+        sortKey,
+        // DynamoDB deletes expired records up to 48 hours late; the store treats them as absent anyway.
+        timeToLiveAttribute: 'expiration',
+        billingMode: BillingMode.PAY_PER_REQUEST,
+        pointInTimeRecoverySpecification,
+        removalPolicy,
+        tableName: props.tableName,
+      })
+    } else {
+      const consistency = global.consistency ?? STRONG
+      this.table = new TableV2(this, 'Table', {
+        partitionKey,
+        sortKey,
+        // MRSC tables do not support TTL: the store's conditions treat expired records as free.
+        timeToLiveAttribute: consistency === STRONG ? undefined : 'expiration',
+        multiRegionConsistency: consistency,
+        witnessRegion: global.witnessRegion,
+        replicas: global.replicaRegions.map((region) => ({ region })),
+        pointInTimeRecoverySpecification,
+        removalPolicy,
+        tableName: props.tableName,
+      })
+    }
     this.tableName = this.table.tableName
     this.tableArn = this.table.tableArn
   }
 
   /**
    * Lets `grantable` use the table through `DynamoDBStore`: `dynamodb:GetItem`, `PutItem`,
-   * `UpdateItem` and `DeleteItem` on this table, and nothing else (no scans, no queries, no other
-   * table).
+   * `UpdateItem` and `DeleteItem` on this table (and its replicas, for a global table), and nothing
+   * else (no scans, no queries, no other table).
    *
    * @example
    * idempotency.grantIdempotency(paymentFunction)

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { IdempotencyConfigError } from '../errors.js'
+import { sha256 } from '../key.js'
 import type {
   ClaimOutcome,
   ClaimRequest,
@@ -23,8 +24,20 @@ import type {
 
 /** Names of the table's attributes. Override to fit an existing table. */
 export interface DynamoDBAttributeNames {
-  /** Partition key (String). @default 'id' */
+  /**
+   * Partition key (String). Holds the record id, or, on a table with a sort key, the
+   * `partitionValue`. @default 'id'
+   */
   id: string
+  /**
+   * Sort key (String) of a table with a composite primary key (single-table design): the record id
+   * goes here and the partition key gets `partitionValue`. Leave it out for a table keyed by
+   * `id` alone.
+   * @default none (the table has no sort key)
+   * @example
+   * new DynamoDBStore({ client, tableName: 'app', attributeNames: { id: 'pk', sortKey: 'sk' } })
+   */
+  sortKey?: string
   /** TTL attribute (Number, epoch seconds). @default 'expiration' */
   expiration: string
   /** @default 'status' */
@@ -47,11 +60,46 @@ export interface DynamoDBStoreOptions {
   tableName: string
   /** Attribute names, for a table that already uses others. @default see {@link DynamoDBAttributeNames} */
   attributeNames?: Partial<DynamoDBAttributeNames>
+  /**
+   * On a table with a sort key (`attributeNames.sortKey`): the partition key value of a record,
+   * a string or a function of the record id. A function spreads records over several partitions:
+   * one partition key value takes at most 1,000 writes per second, and every call writes twice
+   * (claim, then complete), so one static value tops out near 500 new calls per second. It must
+   * return the same value for the same id forever (records written under another value are not
+   * found), and only values that no other item of the table uses.
+   * @default `'idempotency#'` followed by the first hex digit of the SHA-256 of the record id:
+   *   16 partition key values, `idempotency#0` to `idempotency#f`
+   * @example
+   * new DynamoDBStore({ client, tableName: 'app', attributeNames: { id: 'pk', sortKey: 'sk' }, partitionValue: 'IDEMPOTENCY' })
+   */
+  partitionValue?: string | ((id: string) => string)
 }
 
-type ClaimCondition = { ConditionExpression: string; ExpressionAttributeNames: Record<string, string> }
+/**
+ * How a record format spells its statuses, and how it reads records that another library wrote
+ * (items without an owner attribute). Internal: the Powertools format is its only other user.
+ * @internal
+ */
+export interface RecordDialect {
+  inProgress: string
+  completed: string
+  /** Completes a record that another library wrote; `undefined` for a store that never meets one. */
+  foreign?: (item: Record<string, AttributeValue>, record: StoredRecord) => StoredRecord
+}
 
-const defaultAttributeNames: DynamoDBAttributeNames = {
+const ownDialect: RecordDialect = { inProgress: 'IN_PROGRESS', completed: 'COMPLETED' }
+
+type ClaimCondition = { ConditionExpression: string; ExpressionAttributeNames: Record<string, string> }
+type ItemKey = Record<string, AttributeValue>
+
+/**
+ * The default partition key value on a table with a sort key: 16 values, so records spread over
+ * 16 partitions (16,000 writes per second) instead of one hot partition; fixed forever, since
+ * a record is found by recomputing it.
+ */
+export const defaultPartitionValue = (id: string): string => `idempotency#${sha256(id).charAt(0)}`
+
+const defaultAttributeNames: Omit<DynamoDBAttributeNames, 'sortKey'> = {
   id: 'id',
   expiration: 'expiration',
   status: 'status',
@@ -81,11 +129,15 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
   readonly #client: DynamoDBClient
   readonly #tableName: string
   readonly #names: DynamoDBAttributeNames
+  readonly #partitionValue: ((id: string) => string) | undefined
+  readonly #dialect: RecordDialect
   readonly #completeNames: Record<string, string>
   readonly #claimKeeping: ClaimCondition
   readonly #claimTakingOver: ClaimCondition
 
-  constructor(options: DynamoDBStoreOptions) {
+  /** @param dialect internal: the record format (see `PowertoolsDynamoDBStore`) */
+  constructor(options: DynamoDBStoreOptions, dialect: RecordDialect = ownDialect) {
+    this.#dialect = dialect
     if (typeof options?.client?.send !== 'function') {
       throw new IdempotencyConfigError(
         'client',
@@ -99,12 +151,23 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
     // Low-level commands go through a document client unchanged: it shares the base client's stack.
     this.#client = options.client as DynamoDBClient
     this.#tableName = options.tableName
-    this.#names = { ...defaultAttributeNames, ...options.attributeNames }
+    this.#names = { ...defaultAttributeNames, ...stripUndefined(options.attributeNames ?? {}) }
+    const seen = new Map<string, string>()
     for (const [field, name] of Object.entries(this.#names)) {
       if (typeof name !== 'string' || name.length === 0) {
         throw new IdempotencyConfigError(`attributeNames.${field}`, 'a non-empty string', name)
       }
+      const other = seen.get(name)
+      if (other !== undefined) {
+        throw new IdempotencyConfigError(
+          `attributeNames.${field}`,
+          `a name that attributeNames.${other} does not use already`,
+          name,
+        )
+      }
+      seen.set(name, field)
     }
+    this.#partitionValue = resolvePartitionValue(this.#names.sortKey, options.partitionValue)
     const n = this.#names
     // The key is free when no record holds it, when its record has expired (DynamoDB's TTL deletes
     // items up to 48 hours late, so expiry is checked here, not left to TTL), or when the record is
@@ -133,8 +196,8 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
   async claim(request: ClaimRequest): Promise<ClaimOutcome> {
     const n = this.#names
     const item: Record<string, AttributeValue> = {
-      [n.id]: { S: request.id },
-      [n.status]: { S: 'IN_PROGRESS' },
+      ...this.#key(request.id),
+      [n.status]: { S: this.#dialect.inProgress },
       [n.owner]: { S: request.owner },
       [n.leaseExpiresAt]: { N: String(request.leaseExpiresAtMs) },
       [n.expiration]: { N: String(request.expiresAtSeconds) },
@@ -150,7 +213,7 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
             ':nowSeconds': { N: String(Math.floor(request.nowMs / 1000)) },
             ...(request.keepAbandoned
               ? {}
-              : { ':nowMs': { N: String(request.nowMs) }, ':inProgress': { S: 'IN_PROGRESS' } }),
+              : { ':nowMs': { N: String(request.nowMs) }, ':inProgress': { S: this.#dialect.inProgress } }),
           },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -159,16 +222,18 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error
       const old = (error as { Item?: Record<string, AttributeValue> }).Item
-      if (old !== undefined) return { claimed: false, existing: this.#toRecord(old) }
+      if (old !== undefined) return { claimed: false, existing: this.#existing(old, request) }
       // A DynamoDB-compatible service that does not return the old item: read it instead.
-      const existing = await this.get(request.id)
-      if (existing === undefined) return this.claim(request) // deleted in between: try again
-      return { claimed: false, existing }
+      const { Item } = await this.#client.send(
+        new GetItemCommand({ TableName: this.#tableName, Key: this.#key(request.id), ConsistentRead: true }),
+      )
+      if (Item === undefined) return this.claim(request) // deleted in between: try again
+      return { claimed: false, existing: this.#existing(Item, request) }
     }
   }
 
   async complete(id: string, owner: string, result: string, expiresAtSeconds: number): Promise<boolean> {
-    return this.#ifOwner(new UpdateItemCommand(this.#completion({ id, owner, result, expiresAtSeconds })))
+    return this.#ifOwner(new UpdateItemCommand(this.#completeInput(id, owner, result, expiresAtSeconds)))
   }
 
   /**
@@ -179,20 +244,14 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
     completion: TransactionalCompletion,
     form: TransactionItemForm,
   ): TransactWriteItem | object {
-    const update = this.#completion(completion)
+    const { id, owner, result, expiresAtSeconds } = completion
+    const update = this.#completeInput(id, owner, result, expiresAtSeconds)
     if (form === 'low-level') return { Update: update }
-    const n = this.#names
     return {
       Update: {
         ...update,
-        Key: { [n.id]: completion.id },
-        ExpressionAttributeValues: {
-          ':completed': 'COMPLETED',
-          ':result': completion.result,
-          ':expiration': completion.expiresAtSeconds,
-          ':owner': completion.owner,
-          ':inProgress': 'IN_PROGRESS',
-        },
+        Key: plainValues(update.Key),
+        ExpressionAttributeValues: plainValues(update.ExpressionAttributeValues),
       },
     }
   }
@@ -233,21 +292,25 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
     }
   }
 
-  #completion(completion: TransactionalCompletion) {
+  /**
+   * The conditional update that completes the owner's claim: key, condition and values, in the
+   * shape both `UpdateItem` and a `TransactWriteItems` `Update` take.
+   */
+  #completeInput(id: string, owner: string, result: string, expiresAtSeconds: number) {
     return {
       TableName: this.#tableName,
-      Key: { [this.#names.id]: { S: completion.id } },
+      Key: this.#key(id),
       UpdateExpression:
         'SET #status = :completed, #result = :result, #expiration = :expiration REMOVE #lease',
       ConditionExpression: '#owner = :owner AND #status = :inProgress',
       ExpressionAttributeNames: this.#completeNames,
       ExpressionAttributeValues: {
-        ':completed': { S: 'COMPLETED' },
-        ':result': { S: completion.result },
-        ':expiration': { N: String(completion.expiresAtSeconds) },
-        ':owner': { S: completion.owner },
-        ':inProgress': { S: 'IN_PROGRESS' },
-      },
+        ':completed': { S: this.#dialect.completed },
+        ':result': { S: result },
+        ':expiration': { N: String(expiresAtSeconds) },
+        ':owner': { S: owner },
+        ':inProgress': { S: this.#dialect.inProgress },
+      } satisfies Record<string, AttributeValue>,
     }
   }
 
@@ -255,10 +318,10 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
     return this.#ifOwner(
       new DeleteItemCommand({
         TableName: this.#tableName,
-        Key: { [this.#names.id]: { S: id } },
+        Key: this.#key(id),
         ConditionExpression: '#owner = :owner AND #status = :inProgress',
         ExpressionAttributeNames: { '#owner': this.#names.owner, '#status': this.#names.status },
-        ExpressionAttributeValues: { ':owner': { S: owner }, ':inProgress': { S: 'IN_PROGRESS' } },
+        ExpressionAttributeValues: { ':owner': { S: owner }, ':inProgress': { S: this.#dialect.inProgress } },
       }),
     )
   }
@@ -267,11 +330,25 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
     const { Item } = await this.#client.send(
       new GetItemCommand({
         TableName: this.#tableName,
-        Key: { [this.#names.id]: { S: id } },
+        Key: this.#key(id),
         ConsistentRead: true,
       }),
     )
     return Item === undefined ? undefined : this.#toRecord(Item)
+  }
+
+  /**
+   * The primary key of a record: the id alone, or, on a table with a sort key, the partition value
+   * and the id. Every request builds its key here, so no request can reach another item.
+   */
+  #key(id: string): ItemKey {
+    const n = this.#names
+    if (n.sortKey === undefined || this.#partitionValue === undefined) return { [n.id]: { S: id } }
+    const partition = this.#partitionValue(id)
+    if (typeof partition !== 'string' || partition.length === 0) {
+      throw new IdempotencyConfigError('partitionValue', 'a function returning a non-empty string', partition)
+    }
+    return { [n.id]: { S: partition }, [n.sortKey]: { S: id } }
   }
 
   async #ifOwner(command: UpdateItemCommand | DeleteItemCommand): Promise<boolean> {
@@ -285,24 +362,42 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
     }
   }
 
+  // The record that holds a claimed id. One that another library wrote carries no fingerprint of
+  // ours: it is honoured by its key alone.
+  #existing(item: Record<string, AttributeValue>, request: ClaimRequest): StoredRecord {
+    const record = this.#toRecord(item)
+    if (this.#dialect.foreign !== undefined && item[this.#names.owner] === undefined) {
+      record.fingerprint = request.fingerprint
+    }
+    return record
+  }
+
   #toRecord(item: Record<string, AttributeValue>): StoredRecord {
     const n = this.#names
     const lease = item[n.leaseExpiresAt]?.N
-    return {
-      id: item[n.id]?.S ?? '',
-      status: (item[n.status]?.S ?? 'IN_PROGRESS') as RecordStatus,
+    const record: StoredRecord = {
+      id: item[n.sortKey ?? n.id]?.S ?? '',
+      status: (item[n.status]?.S === this.#dialect.completed ? 'COMPLETED' : 'IN_PROGRESS') as RecordStatus,
       owner: item[n.owner]?.S ?? '',
       fingerprint: item[n.fingerprint]?.S,
       leaseExpiresAtMs: lease === undefined ? undefined : Number(lease),
       expiresAtSeconds: Number(item[n.expiration]?.N ?? 0),
       result: item[n.result]?.S,
     }
+    const { foreign } = this.#dialect
+    return foreign !== undefined && item[n.owner] === undefined ? foreign(item, record) : record
   }
 }
 
 // By name, not instanceof: two copies of the SDK in one bundle make `instanceof` fail.
 const isConditionalCheckFailure = (error: unknown): boolean =>
   (error as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException'
+
+// The document form of low-level attribute values (`{ S: 'x' }` -> 'x', `{ N: '1' }` -> 1).
+const plainValues = (values: Record<string, AttributeValue>): Record<string, unknown> =>
+  Object.fromEntries(
+    Object.entries(values).map(([name, value]) => [name, value.N !== undefined ? Number(value.N) : value.S]),
+  )
 
 const ATTRIBUTE_TYPES = new Set(['S', 'N', 'B', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS', 'BS'])
 
@@ -317,3 +412,30 @@ const holdsPlainValues = (item: unknown): boolean => {
   const keys = Object.keys(first)
   return !(keys.length === 1 && ATTRIBUTE_TYPES.has(keys[0] as string))
 }
+
+const resolvePartitionValue = (
+  sortKey: string | undefined,
+  value: DynamoDBStoreOptions['partitionValue'],
+): ((id: string) => string) | undefined => {
+  if (sortKey === undefined) {
+    if (value !== undefined) {
+      throw new IdempotencyConfigError(
+        'partitionValue',
+        'left out unless attributeNames.sortKey names the sort key',
+        value,
+      )
+    }
+    return undefined
+  }
+  if (value === undefined) return defaultPartitionValue
+  if (typeof value === 'function') return value
+  if (typeof value === 'string' && value.length > 0) return () => value
+  throw new IdempotencyConfigError(
+    'partitionValue',
+    'a non-empty string or a function of the record id',
+    value,
+  )
+}
+
+const stripUndefined = <T extends object>(value: T): T =>
+  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T

@@ -1,3 +1,5 @@
+import type { KeyNamespace } from '../key.js'
+
 /** The two states of a stored record. */
 export type RecordStatus = 'IN_PROGRESS' | 'COMPLETED'
 
@@ -67,6 +69,11 @@ export interface IdempotencyStore {
    * stored; the record is completed with an `IdempotencyResultError` instead.
    */
   readonly maxResultBytes: number
+  /**
+   * How this store derives a record id from the namespace and the key, when it has its own record
+   * format (the Powertools format). @default `recordId`: SHA-256 over the namespace and the key
+   */
+  recordId?(namespace: KeyNamespace, key: string): string
 }
 
 /** The completion of a claim, to be committed inside the caller's own transaction. */

@@ -1,16 +1,30 @@
 import { RemovalPolicy, Stack } from 'aws-cdk-lib'
 import { Template } from 'aws-cdk-lib/assertions'
-import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb'
+import {
+  AttributeType,
+  type CfnTable,
+  MultiRegionConsistency,
+  Table,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb'
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam'
+import { Key } from 'aws-cdk-lib/aws-kms'
 import { describe, expect, it } from 'vitest'
-import { IdempotencyTable } from '../../src/cdk.js'
+import { grantIdempotency, IdempotencyTable } from '../../src/cdk.js'
 import { testApp } from './cdk-app.js'
 
-const synth = (build: (stack: Stack) => void) => {
-  const stack = new Stack(testApp(), 'Test')
+const synth = (build: (stack: Stack) => void, region?: string) => {
+  const stack = new Stack(testApp(), 'Test', region === undefined ? {} : { env: { region } })
   build(stack)
   return Template.fromStack(stack)
 }
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string }
+const statementsOf = (template: Template): Statement[] =>
+  Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+    (policy) => policy.Properties.PolicyDocument.Statement as Statement[],
+  )
+const ITEM_ACTIONS = ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']
 
 describe('IdempotencyTable', { timeout: 120_000 }, () => {
   it('has the key, TTL attribute, billing and backups that DynamoDBStore expects', () => {
@@ -65,5 +79,146 @@ describe('IdempotencyTable', { timeout: 120_000 }, () => {
     // The table's ARN only: no index, no stream, no wildcard.
     const tableId = stack.getLogicalId(table.table.node.defaultChild as CfnTable)
     expect(statements[0]?.Resource).toEqual({ 'Fn::GetAtt': [tableId, 'Arn'] })
+  })
+
+  it('takes a partition key name and a sort key for a single-table-design table', () => {
+    const template = synth(
+      (stack) => new IdempotencyTable(stack, 'Idempotency', { partitionKey: 'pk', sortKey: 'sk' }),
+    )
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+    })
+  })
+
+  it('grants the four item actions on any existing table, imported or defined, and on nothing else', () => {
+    const stack = new Stack(testApp(), 'Test')
+    const role = new Role(stack, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') })
+    const imported = Table.fromTableName(stack, 'Imported', 'app-table')
+    grantIdempotency(imported, role)
+    const statements = statementsOf(Template.fromStack(stack))
+    expect(statements).toHaveLength(1)
+    expect([statements[0]?.Action].flat().sort()).toEqual(ITEM_ACTIONS)
+    expect(JSON.stringify(statements[0]?.Resource)).toContain(':table/app-table')
+    expect(JSON.stringify(statements[0]?.Resource)).not.toContain('index')
+  })
+
+  it('grants on a table with indexes and a customer-managed key: the table ARN and the key, not the indexes', () => {
+    const stack = new Stack(testApp(), 'Test')
+    const role = new Role(stack, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') })
+    const key = new Key(stack, 'Key')
+    const app = new Table(stack, 'App', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      encryptionKey: key,
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+    })
+    app.addGlobalSecondaryIndex({
+      indexName: 'byEmail',
+      partitionKey: { name: 'email', type: AttributeType.STRING },
+    })
+    grantIdempotency(app, role)
+    const statements = statementsOf(Template.fromStack(stack))
+    const dynamo = statements.filter((statement) => JSON.stringify(statement.Action).includes('dynamodb:'))
+    expect(dynamo).toHaveLength(1)
+    expect([dynamo[0]?.Action].flat().sort()).toEqual(ITEM_ACTIONS)
+    const tableId = stack.getLogicalId(app.node.defaultChild as CfnTable)
+    expect(dynamo[0]?.Resource).toEqual({ 'Fn::GetAtt': [tableId, 'Arn'] })
+    const kms = statements.filter((statement) => JSON.stringify(statement.Action).includes('kms:'))
+    expect(kms.flatMap((statement) => [statement.Action].flat())).toEqual(
+      expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*']),
+    )
+  })
+
+  it('makes a strongly consistent global table by default, without TTL, which MRSC does not support', () => {
+    const template = synth(
+      (stack) =>
+        new IdempotencyTable(stack, 'Idempotency', {
+          sortKey: 'sk',
+          globalTable: { replicaRegions: ['us-east-2', 'us-west-2'] },
+        }),
+      'us-east-1',
+    )
+    template.resourceCountIs('AWS::DynamoDB::Table', 0)
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      MultiRegionConsistency: 'STRONG',
+      KeySchema: [
+        { AttributeName: 'id', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    })
+    const [table] = Object.values(template.findResources('AWS::DynamoDB::GlobalTable'))
+    expect(table?.Properties.TimeToLiveSpecification).toBeUndefined()
+    expect(table?.DeletionPolicy).toBe('Retain')
+    const replicas = table?.Properties.Replicas as {
+      Region: string
+      PointInTimeRecoverySpecification?: unknown
+    }[]
+    expect(replicas.map((replica) => replica.Region).sort()).toEqual(['us-east-1', 'us-east-2', 'us-west-2'])
+    for (const replica of replicas) {
+      expect(replica.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true })
+    }
+  })
+
+  it('takes two replicas and a witness, or eventual consistency with TTL when asked', () => {
+    const witnessed = synth(
+      (stack) =>
+        new IdempotencyTable(stack, 'Idempotency', {
+          globalTable: { replicaRegions: ['us-east-2'], witnessRegion: 'us-west-2' },
+        }),
+      'us-east-1',
+    )
+    witnessed.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      MultiRegionConsistency: 'STRONG',
+      GlobalTableWitnesses: [{ Region: 'us-west-2' }],
+    })
+
+    const eventual = synth(
+      (stack) =>
+        new IdempotencyTable(stack, 'Idempotency', {
+          globalTable: { replicaRegions: ['eu-west-1'], consistency: MultiRegionConsistency.EVENTUAL },
+        }),
+      'us-east-1',
+    )
+    eventual.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      MultiRegionConsistency: 'EVENTUAL',
+      TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+    })
+  })
+
+  it('refuses a strongly consistent global table that MRSC cannot build (Regions of two sets)', () => {
+    expect(() =>
+      synth(
+        (stack) =>
+          new IdempotencyTable(stack, 'Idempotency', {
+            globalTable: { replicaRegions: ['eu-west-1', 'us-west-2'] },
+          }),
+        'us-east-1',
+      ),
+    ).toThrow(/not in the same region set/)
+  })
+
+  it('grants on every replica of a global table, the four item actions only', () => {
+    const stack = new Stack(testApp(), 'Test', { env: { region: 'us-east-1' } })
+    const table = new IdempotencyTable(stack, 'Idempotency', {
+      globalTable: { replicaRegions: ['us-east-2', 'us-west-2'] },
+    })
+    const role = new Role(stack, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') })
+    table.grantIdempotency(role)
+    const statements = statementsOf(Template.fromStack(stack))
+    expect(statements).toHaveLength(1)
+    expect([statements[0]?.Action].flat().sort()).toEqual(ITEM_ACTIONS)
+    const resources = JSON.stringify(statements[0]?.Resource)
+    expect(resources).toContain('us-east-2')
+    expect(resources).toContain('us-west-2')
+    expect(resources).not.toContain('index')
   })
 })
