@@ -311,6 +311,7 @@ export const markdownReport = (results: BenchResults): string => {
     '',
     `lambda-idempotency by file: ${bundle.oursFiles.map((input) => `${input.source.replace('src/', '')} ${formatNumber(input.bytes)} B`).join(', ')}.`,
     '',
+    ...entryPointSection(bundle),
     `## 5. Concurrency: ${concurrency.duplicates} concurrent duplicates`,
     '',
     `${concurrency.trials} trials per library (alternating): ${concurrency.duplicates} identical requests (same key, same body) started at once through the Middy middleware against DynamoDB Local; the handler takes ${concurrency.handlerMs} ms, so duplicates arrive while the first call runs. Both libraries answer a duplicate that finds the first call in progress at once (ours: 409 problem response; Powertools: \`IdempotencyAlreadyInProgressError\`).`,
@@ -441,3 +442,23 @@ export const svgChart = (results: BenchResults): string => {
   )
   return parts.join('\n')
 }
+
+// The library's own bytes per entry point (older results files have none).
+const entryPointSection = (bundle: BundleResult): string[] =>
+  bundle.entryPoints === undefined
+    ? []
+    : [
+        "lambda-idempotency's own minified bytes per entry point (esbuild, tree-shaken, every package external, so Middy, the AWS SDK and redis are not counted):",
+        '',
+        table(
+          ['entry point', 'minified', 'by file'],
+          bundle.entryPoints.map((point) => [
+            point.entry,
+            `${formatNumber(point.bytes)} B`,
+            point.files
+              .map((file) => `${file.source.replace('src/', '')} ${formatNumber(file.bytes)}`)
+              .join(', '),
+          ]),
+        ),
+        '',
+      ]

@@ -55,6 +55,7 @@ const kept = (which: 0 | 1, size: number): Buffer => {
   return buffer
 }
 let keptOrder = new Int32Array(64)
+let keptMembers = new Int32Array(384)
 const PROTO = [95, 95, 112, 114, 111, 116, 111, 95, 95] // __proto__
 
 const isDigit = (c: number) => c >= 48 && c <= 57
@@ -108,7 +109,7 @@ class Reader {
   escaped = false // whether the last string read holds a backslash
   maxDepth = -1
   // Members of the open objects: key start, key end (in src, quotes excluded), start in out.
-  members = new Int32Array(384)
+  members = keptMembers
   top = 0
 
   constructor(
@@ -333,6 +334,7 @@ class Reader {
         larger.set(members)
         members = larger
         this.members = larger
+        keptMembers = larger
       }
       members[top] = keyStart
       members[top + 1] = keyEnd
@@ -364,7 +366,7 @@ class Reader {
     const { src, members, out, top } = this
     const start = members[base + 2] as number
     const end = this.o
-    out.copy(out, end, start, end) // a copy to read from, behind the text
+    out.copyWithin(end, start, end) // a copy to read from, behind the text
     const count = (top - base) / 3
     if (keptOrder.length < count) keptOrder = new Int32Array(2 * count)
     const order = keptOrder
@@ -381,7 +383,7 @@ class Reader {
       // Member i spans from its start to the comma before the next member (or the end).
       const from = (members[at + 2] as number) - start + end
       const to = (i + 1 < count ? (members[at + 5] as number) - 1 : end) - start + end
-      if (to - from > 48) out.copy(out, o, from, to)
+      if (to - from > 16) out.copyWithin(o, from, to)
       else for (let j = from; j < to; j++) out[o + j - from] = out[j] as number
       o += to - from
     }
@@ -417,9 +419,11 @@ const compareKeys = (src: Uint8Array, members: Int32Array, a: number, b: number)
   const aEnd = members[a + 1] as number
   const bStart = members[b] as number
   const bEnd = members[b + 1] as number
-  const ai = arrayIndex(src, aStart, aEnd)
-  const bi = arrayIndex(src, bStart, bEnd)
-  if (ai >= 0 || bi >= 0) return ai < 0 ? 1 : bi < 0 ? -1 : ai - bi
+  if (isDigit(src[aStart] as number) || isDigit(src[bStart] as number)) {
+    const ai = arrayIndex(src, aStart, aEnd)
+    const bi = arrayIndex(src, bStart, bEnd)
+    if (ai >= 0 || bi >= 0) return ai < 0 ? 1 : bi < 0 ? -1 : ai - bi
+  }
   const common = Math.min(aEnd - aStart, bEnd - bStart)
   for (let i = 0; i < common; i++) {
     const x = src[aStart + i] as number
