@@ -24,6 +24,61 @@ export interface BundleResult {
   /** Import time each library adds over the baseline (medians subtracted), milliseconds. */
   addedImportMs: { ours: number; powertools: number }
   spawns: number
+  /** lambda-idempotency's minified bytes per entry point, tree-shaken, its own files only. */
+  entryPoints?: EntryPointBytes[]
+}
+
+/** What one entry point of the library adds to a bundle: its src/ bytes, per file. */
+export interface EntryPointBytes {
+  entry: string
+  bytes: number
+  files: { source: string; bytes: number }[]
+}
+
+// Each entry point as a user imports it; peers (Middy, the AWS SDK, redis) stay out of the count.
+const ENTRY_POINTS: { entry: string; code: string }[] = [
+  {
+    entry: 'Middy `idempotent` + `DynamoDBStore`',
+    code: "export { idempotent, DynamoDBStore } from '../src/index.js'",
+  },
+  {
+    entry: '`makeIdempotent` + `DynamoDBStore`',
+    code: "export { makeIdempotent, DynamoDBStore } from '../src/index.js'",
+  },
+  {
+    entry: '`idempotentSqsHandler` + `DynamoDBStore`',
+    code: "export { idempotentSqsHandler, DynamoDBStore } from '../src/index.js'",
+  },
+  {
+    entry: '`RedisStore` (`lambda-idempotency/redis`)',
+    code: "export { RedisStore } from '../src/redis.js'",
+  },
+]
+
+/**
+ * The library's own minified bytes for each entry point: esbuild bundles a module that re-exports
+ * it (minified, ESM, Node 22, tree-shaken) with every package external, and counts the bytes that
+ * come from src/.
+ */
+export const measureEntryPoints = async (): Promise<EntryPointBytes[]> => {
+  const results: EntryPointBytes[] = []
+  for (const { entry, code } of ENTRY_POINTS) {
+    const { metafile } = await build({
+      stdin: { contents: code, resolveDir: benchDirectory, loader: 'ts', sourcefile: 'entry.ts' },
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node22',
+      packages: 'external',
+      write: false,
+      metafile: true,
+      logLevel: 'warning',
+    })
+    const files = breakdown(metafile, (path) => (path.startsWith('src/') ? path : undefined))
+    results.push({ entry, bytes: files.reduce((sum, file) => sum + file.bytes, 0), files })
+  }
+  return results
 }
 
 const benchDirectory = fileURLToPath(new URL('.', import.meta.url))
@@ -118,6 +173,7 @@ export const measureBundles = async (outputDirectory: string, spawns: number): P
       powertools: importMs.powertools.median - importMs.baseline.median,
     },
     spawns,
+    entryPoints: await measureEntryPoints(),
   }
 }
 

@@ -230,7 +230,8 @@ export const markdownReport = (results: BenchResults): string => {
     'Library overhead in microseconds of CPU (`process.cpuUsage()`, user + system) per call: each round runs a batch',
     "through the bare Middy handler, ours and Powertools in a random order, and a library's figure for the",
     "round is its CPU per call minus the bare handler's in that round; median and p99 over the rounds, after",
-    'warm-up rounds. The DynamoDB client is in process (no socket), answering from an in-memory table:',
+    'warm-up rounds. A minor GC runs before each batch (not a forced full GC: that also throws away compiled',
+    'code, which a warm Lambda never does). The DynamoDB client is in process (no socket), answering from an in-memory table:',
     '',
     "- **library only**: `client.send` itself answers, so the figure is the library's own work (building",
     '  commands, hashing, parsing, encoding) and nothing of the AWS SDK;',
@@ -311,6 +312,7 @@ export const markdownReport = (results: BenchResults): string => {
     '',
     `lambda-idempotency by file: ${bundle.oursFiles.map((input) => `${input.source.replace('src/', '')} ${formatNumber(input.bytes)} B`).join(', ')}.`,
     '',
+    ...entryPointSection(bundle),
     `## 5. Concurrency: ${concurrency.duplicates} concurrent duplicates`,
     '',
     `${concurrency.trials} trials per library (alternating): ${concurrency.duplicates} identical requests (same key, same body) started at once through the Middy middleware against DynamoDB Local; the handler takes ${concurrency.handlerMs} ms, so duplicates arrive while the first call runs. Both libraries answer a duplicate that finds the first call in progress at once (ours: 409 problem response; Powertools: \`IdempotencyAlreadyInProgressError\`).`,
@@ -367,7 +369,8 @@ export const markdownReport = (results: BenchResults): string => {
     '- **lambda-idempotency** (`bench/sides/ours.ts`): `idempotent({ store: new DynamoDBStore({ client, tableName }) })`.',
     '  On API Gateway events the key is the `Idempotency-Key` header, the fingerprint is method + path + the',
     '  canonical JSON of the body (SHA-256), and the caller (JWT `sub`) scopes the key, all by default. For',
-    '  "100 KB body as key": `key: (event) => hashValue(JSON.parse(event.body))`, `fingerprint: false`. Local',
+    '  "100 KB body as key": `key: (event) => hashJson(event.body)` (the canonical JSON of the text, never',
+    '  parsed into objects), `fingerprint: false`. Local',
     '  cache: `localCache: 1000`. Everything else at its default (24 h retention).',
     '- **Powertools** (`bench/sides/powertools.ts`): `makeHandlerIdempotent({ persistenceStore: new',
     '  DynamoDBPersistenceLayer({ tableName, awsSdkV3Client: client }), config })` with `new IdempotencyConfig({',
@@ -441,3 +444,23 @@ export const svgChart = (results: BenchResults): string => {
   )
   return parts.join('\n')
 }
+
+// The library's own bytes per entry point (older results files have none).
+const entryPointSection = (bundle: BundleResult): string[] =>
+  bundle.entryPoints === undefined
+    ? []
+    : [
+        "lambda-idempotency's own minified bytes per entry point (esbuild, tree-shaken, every package external, so Middy, the AWS SDK and redis are not counted):",
+        '',
+        table(
+          ['entry point', 'minified', 'by file'],
+          bundle.entryPoints.map((point) => [
+            point.entry,
+            `${formatNumber(point.bytes)} B`,
+            point.files
+              .map((file) => `${file.source.replace('src/', '')} ${formatNumber(file.bytes)}`)
+              .join(', '),
+          ]),
+        ),
+        '',
+      ]

@@ -121,6 +121,7 @@ const main = async () => {
   log(
     `  minified bytes added: ours ${bundle.added.ours}, Powertools ${bundle.added.powertools}; import median: baseline ${bundle.importMs.baseline.median.toFixed(1)} ms, ours ${bundle.importMs.ours.median.toFixed(1)} ms, Powertools ${bundle.importMs.powertools.median.toFixed(1)} ms`,
   )
+  for (const point of bundle.entryPoints ?? []) log(`  ${point.entry}: ${point.bytes} B minified`)
 
   section(env, 'dynamodb-local')
   const dynamo = await startDynamoDBLocal()

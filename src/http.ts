@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
+import { canonicalJsonText, parseJsonExactly } from './canonical-json.js'
 import {
   IdempotencyConfigError,
   type IdempotencyError,
   IdempotencyInProgressError,
   IdempotencyKeyInvalidError,
 } from './errors.js'
-import { MAX_KEY_LENGTH } from './key.js'
+import { MAX_KEY_LENGTH, withCanonicalJson } from './key.js'
 
 /**
  * How `idempotent()` treats API Gateway and function URL events.
@@ -233,8 +234,20 @@ const bodyFingerprint = (request: HttpRequest): unknown => {
   const text = request.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body
   const first = text.trimStart()[0]
   if (first === '{' || first === '[' || first === '"') {
+    // Canonicalized from the text, never parsed, unless someone reads `json`.
+    const canonical = canonicalJsonText(text)
+    if (canonical !== undefined) {
+      let parsed: unknown
+      const json = {
+        get json() {
+          if (parsed === undefined) parsed = parseJsonExactly(text)
+          return parsed
+        },
+      }
+      return withCanonicalJson(json, `{"json":${canonical.text}}`, canonical.depth + 1)
+    }
     try {
-      return { json: parseExactly(text) }
+      return { json: parseJsonExactly(text) }
     } catch {
       // Not JSON after all: fall through to the bytes.
     }
@@ -242,23 +255,6 @@ const bodyFingerprint = (request: HttpRequest): unknown => {
   const bytes = request.isBase64Encoded ? Buffer.from(body, 'base64') : body
   return { sha256: createHash('sha256').update(bytes).digest('hex') }
 }
-
-// An integer literal beyond 2^53 has no exact double: JSON.parse would read 9007199254740993 as
-// 9007199254740992, and two different requests would share a fingerprint. Such literals are kept
-// as their digits (in a tagged object that no JSON body holds, as the result codec does); any other
-// number counts by its value, so `1.0` and `1` still match. The reviver's `source` (Node 22) gives
-// the literal; it runs only when the text holds a run of 16 digits or more.
-const LONG_DIGITS = /\d{16}/
-const parseExactly = (text: string): unknown =>
-  LONG_DIGITS.test(text)
-    ? JSON.parse(text, function (this: unknown, _key: string, value: unknown, context?: { source?: string }) {
-        if (typeof value !== 'number' || Number.isSafeInteger(value) || context?.source === undefined)
-          return value
-        const literal = context.source
-        if (!/^-?\d+$/.test(literal) || BigInt(literal) === BigInt(value)) return value
-        return { '\u0000integer': literal.replace(/^(-?)0+(?=\d)/, '$1') }
-      } as (key: string, value: unknown) => unknown)
-    : JSON.parse(text)
 
 /**
  * The authenticated caller, the default scope, so two callers who send the same key never see each

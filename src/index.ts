@@ -28,7 +28,7 @@ export {
   httpFingerprint,
   httpRequest,
 } from './http.js'
-export { canonicalJson, hashValue, type KeyNamespace, MAX_KEY_LENGTH, recordId } from './key.js'
+export { canonicalJson, hashJson, hashValue, type KeyNamespace, MAX_KEY_LENGTH, recordId } from './key.js'
 export { type MakeIdempotentOptions, makeIdempotent } from './make-idempotent.js'
 export { type IdempotentMiddlewareOptions, idempotent } from './middleware.js'
 export type {

@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { APIGatewayProxyEventV2 } from 'aws-lambda'
-import { DynamoDBStore, hashValue, idempotent } from '../../src/index.js'
+import { DynamoDBStore, hashJson, idempotent } from '../../src/index.js'
 
 /** Which job the middleware does: key in the Idempotency-Key header, or the JSON body as the key. */
 export type Job = 'header' | 'body-key'
@@ -12,7 +12,7 @@ export const LOCAL_CACHE_ENTRIES = 1000
  * lambda-idempotency configured for a job, the way its README shows it:
  * - `header`: `idempotent({ store })`. On an API Gateway event the key is the `Idempotency-Key`
  *   header and the fingerprint is method + path + the body's canonical JSON, with no option.
- * - `body-key`: the key is the SHA-256 of the body's canonical JSON (`hashValue`), and no separate
+ * - `body-key`: the key is the SHA-256 of the body's canonical JSON (`hashJson`), and no separate
  *   fingerprint (`fingerprint: false`), since the key already is the whole body.
  */
 export const oursMiddleware = (
@@ -26,7 +26,7 @@ export const oursMiddleware = (
   if (job === 'header') return idempotent<APIGatewayProxyEventV2>({ store, localCache })
   return idempotent<APIGatewayProxyEventV2>({
     store,
-    key: (event) => hashValue(JSON.parse(event.body ?? 'null')),
+    key: (event) => hashJson(event.body ?? 'null'),
     fingerprint: false,
     localCache,
   })
