@@ -33,6 +33,7 @@ export type {
   IdempotencyOptions,
   IdempotencyOutcome,
 } from './options.js'
+export type { DynamoDBSendClient, MiddyMiddleware, MiddyRequest } from './peer-types.js'
 export { idempotentSqsHandler, type SqsIdempotencyOptions } from './sources/sqs.js'
 export {
   type DynamoDBAttributeNames,

@@ -6,8 +6,8 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { IdempotencyConfigError } from '../errors.js'
+import type { DynamoDBSendClient } from '../peer-types.js'
 import type { ClaimOutcome, ClaimRequest, IdempotencyStore, RecordStatus, StoredRecord } from './store.js'
 
 /** Names of the table's attributes. Override to fit an existing table. */
@@ -31,7 +31,7 @@ export interface DynamoDBAttributeNames {
 /** Options of {@link DynamoDBStore}. */
 export interface DynamoDBStoreOptions {
   /** A client you configure and own (region, credentials, retries). A document client works too. */
-  client: DynamoDBClient | DynamoDBDocumentClient
+  client: DynamoDBClient | DynamoDBSendClient
   /** The table: partition key `id` (String), TTL on `expiration`. */
   tableName: string
   /** Attribute names, for a table that already uses others. @default see {@link DynamoDBAttributeNames} */

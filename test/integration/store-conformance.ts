@@ -500,13 +500,21 @@ export const describeStoreConformance = (storeName: string, createFixture: () =>
         ]
         for (const [name, result] of unstorable) {
           let runs = 0
+          const logger = recordingLogger()
           const handler = middy(async () => {
             runs++
             return result
-          }).use(idempotent({ store, key: () => `unstorable-${name}` }))
+          }).use(idempotent({ store, key: () => `unstorable-${name}`, logger }))
           const first = await handler({}, lambdaContext()).catch((e: unknown) => e)
           expect(first, name).toBeInstanceOf(IdempotencyResultError)
           expect((first as IdempotencyResultError).message).toMatch(/could not be stored/)
+          // The operator hears of it once, with the record's id and not the key.
+          expect(logger.lines, name).toEqual([
+            {
+              message: expect.stringMatching(/result could not be stored for replay; it will not run again/),
+              details: { id: idOf(`unstorable-${name}`), outcome: 'not-stored' },
+            },
+          ])
           const retry = await handler({}, lambdaContext()).catch((e: unknown) => e)
           expect(retry, name).toBeInstanceOf(IdempotencyResultError)
           expect(runs, name).toBe(1)
