@@ -37,6 +37,7 @@ export type {
   IdempotencyOptions,
   IdempotencyOutcome,
 } from './options.js'
+export type { DynamoDBSendClient, MiddyMiddleware, MiddyRequest } from './peer-types.js'
 export type { RecordIdempotencyOptions } from './sources/batch.js'
 export {
   type DynamoDBStreamChange,

@@ -1,5 +1,3 @@
-import type { MiddlewareObj, Request } from '@middy/core'
-import type { Context } from 'aws-lambda'
 import { attachClaim } from './current-claim.js'
 import { IdempotencyConfigError, IdempotencyError } from './errors.js'
 import {
@@ -17,6 +15,7 @@ import { describeError } from './identity.js'
 import { lambdaContext } from './lambda-context.js'
 import { watchEarlyAnswer } from './middy-request-watch.js'
 import { type IdempotencyOptions, resolveOptions, stripUndefined } from './options.js'
+import type { MiddyMiddleware, MiddyRequest as Request } from './peer-types.js'
 import { type Claim, createProtocol } from './protocol.js'
 import { sourceIdentity } from './sources/default-keys.js'
 
@@ -74,7 +73,7 @@ const controlFlow = (): HttpAnswer => {
  */
 export const idempotent = <TEvent = unknown, TResult = unknown>(
   options: IdempotentMiddlewareOptions<TEvent>,
-): MiddlewareObj<TEvent, TResult, Error, Context> => {
+): MiddyMiddleware<TEvent, TResult> => {
   const resolved = resolveOptions(options, '', sourceIdentity)
   const http = resolveHttpOptions(options.http)
   const methods = new Set(http.methods.map((method) => method.toUpperCase()))
@@ -104,7 +103,7 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
   type Claimed = { claim: Claim; http: boolean; stopWatching: () => void }
   type State = Claimed | { answer: unknown }
   type Internal = Record<symbol, State | undefined>
-  type MiddyRequest = Request<TEvent, TResult, Error, Context>
+  type MiddyRequest = Request<TEvent, TResult>
 
   const idempotentBefore = async (request: MiddyRequest) => {
     const context = lambdaContext(request.context)

@@ -8,9 +8,9 @@ import {
   TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { IdempotencyConfigError } from '../errors.js'
 import { sha256 } from '../key.js'
+import type { DynamoDBSendClient } from '../peer-types.js'
 import type {
   ClaimOutcome,
   ClaimRequest,
@@ -55,7 +55,7 @@ export interface DynamoDBAttributeNames {
 /** Options of {@link DynamoDBStore}. */
 export interface DynamoDBStoreOptions {
   /** A client you configure and own (region, credentials, retries). A document client works too. */
-  client: DynamoDBClient | DynamoDBDocumentClient
+  client: DynamoDBClient | DynamoDBSendClient
   /** The table: partition key `id` (String), TTL on `expiration`. */
   tableName: string
   /** Attribute names, for a table that already uses others. @default see {@link DynamoDBAttributeNames} */
@@ -278,8 +278,11 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
           new TransactWriteItemsCommand({ TransactItems: TransactItems as TransactWriteItem[] }),
         )
       } else {
-        // Loaded only here: the document client is an optional peer.
-        const { TransactWriteCommand } = await import('@aws-sdk/lib-dynamodb')
+        // Loaded only here, and named through a variable so that bundlers of apps without the
+        // optional peer leave it alone: whoever writes document items has the document client.
+        const { TransactWriteCommand } = (await import(
+          LIB_DYNAMODB
+        )) as typeof import('@aws-sdk/lib-dynamodb')
         await sender.send(new TransactWriteCommand({ TransactItems: TransactItems as never }))
       }
       return true
@@ -392,6 +395,8 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
 // By name, not instanceof: two copies of the SDK in one bundle make `instanceof` fail.
 const isConditionalCheckFailure = (error: unknown): boolean =>
   (error as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException'
+
+const LIB_DYNAMODB: string = '@aws-sdk/lib-dynamodb'
 
 // The document form of low-level attribute values (`{ S: 'x' }` -> 'x', `{ N: '1' }` -> 1).
 const plainValues = (values: Record<string, AttributeValue>): Record<string, unknown> =>

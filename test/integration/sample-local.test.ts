@@ -168,7 +168,12 @@ describe('the local sample', () => {
   it('delivers a failing message again and moves it to the dead-letter queue after the last try', async () => {
     const before = await sample.state()
     const paymentId = `pay_${randomUUID().slice(0, 8)}`
-    await sample.sqs.client.send(
+    // The consumer's library warns on each failed delivery (its default logger is console).
+    const warnings: unknown[][] = []
+    const warn = vi.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {
+      warnings.push(args)
+    })
+    const { MessageId } = await sample.sqs.client.send(
       new SendMessageCommand({
         QueueUrl: sample.sqs.queueUrl,
         MessageBody: JSON.stringify({
@@ -185,10 +190,23 @@ describe('the local sample', () => {
       }),
     )
     await sample.eventSource.settled()
+    warn.mockRestore()
 
     const after = await sample.state()
     expect(after.deadLetters).toBe(before.deadLetters + 1)
     expect(await ordersFor(paymentId)).toHaveLength(0)
     expect(after.stock).toEqual(before.stock)
+    // One warning per delivery (three receives, each delivered twice), all for this message.
+    expect(warnings.length).toBeGreaterThanOrEqual(3)
+    expect(warnings).toEqual(
+      warnings.map(() => [
+        'lambda-idempotency: the SQS record failed and is reported in batchItemFailures',
+        {
+          messageId: MessageId,
+          outcome: 'handler-failed',
+          error: expect.stringMatching(/^TransactionCanceledException: .*ConditionalCheckFailed/),
+        },
+      ]),
+    )
   })
 })

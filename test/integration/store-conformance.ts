@@ -500,11 +500,19 @@ export const describeStoreConformance = (storeName: string, createFixture: () =>
         ]
         for (const [name, result] of unstorable) {
           let runs = 0
+          const logger = recordingLogger()
           const handler = middy(async () => {
             runs++
             return result
-          }).use(idempotent({ store, key: () => `unstorable-${name}` }))
+          }).use(idempotent({ store, key: () => `unstorable-${name}`, logger }))
           expect(await handler({}, lambdaContext()), name).toBe(result)
+          // The operator hears of it once, with the record's id and not the key.
+          expect(logger.lines, name).toEqual([
+            {
+              message: expect.stringMatching(/result could not be stored for replay; it will not run again/),
+              details: { id: idOf(`unstorable-${name}`), outcome: 'not-stored' },
+            },
+          ])
           const retry = await handler({}, lambdaContext()).catch((e: unknown) => e)
           expect(retry, name).toBeInstanceOf(IdempotencyResultError)
           expect((retry as IdempotencyResultError).message).toMatch(/could not be stored/)
