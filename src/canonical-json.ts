@@ -44,7 +44,7 @@ export const parseJsonExactly = (text: string): unknown =>
 // takes the plain path, which gives the same answer for every text, only slower.
 const GIVE_UP = new Error('not canonicalized from text')
 const MAX_DEPTH = 1_000
-const KEPT_BYTES = 8 * 2 ** 20
+const KEPT_BYTES = 2 ** 20
 const keptBuffers: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)]
 const kept = (which: 0 | 1, size: number): Buffer => {
   let buffer = keptBuffers[which] as Buffer
@@ -81,8 +81,8 @@ export const canonicalJsonBytes = (
   // Buffer writes a lone surrogate as U+FFFD: such texts take the plain path.
   if (!(source as unknown as { isWellFormed(): boolean }).isWellFormed()) return undefined
   // Fresh buffers for every large body would keep the garbage collector busy: the bytes and the
-  // canonical text go to buffers kept for the next call (up to a few MB; larger bodies get their
-  // own), read before this function is called again.
+  // canonical text go to two buffers kept for the next call (at most 1 MB each, so about 2 MB stay
+  // allocated; larger bodies get their own), read before this function is called again.
   const room = 3 * source.length + 64
   const input = room <= KEPT_BYTES ? kept(0, room) : Buffer.allocUnsafe(room)
   const length = input.write(source, 0, 'utf8')
