@@ -58,6 +58,15 @@ export interface RedisStoreOptions {
    * @default 'caller'
    */
   clock?: 'caller' | 'server'
+  /**
+   * When a completion finds its claim's record gone (a restart without persistence, an
+   * eviction), write the completed record again (never over a live record), so retries replay
+   * instead of running again. The store then remembers the header of each open claim (at most
+   * 1,000) until it completes or releases. Off by default: a claim whose key was taken over and
+   * released meanwhile would then complete after all, which the store contract calls fenced.
+   * @default false
+   */
+  recreateLostRecords?: boolean
 }
 
 // Redis caps a string value at 512 MB; the record's header line takes the rest.
@@ -91,6 +100,7 @@ export class RedisStore implements IdempotencyStore {
   // What the completion needs to write the record again if Redis lost the claim (a restart
   // without persistence, an eviction): the header it would have, and the claim's clock offset.
   readonly #open = new Map<string, { header: string; offsetMs: number }>()
+  readonly #recreate: boolean
 
   constructor(options: RedisStoreOptions) {
     const client = options?.client as Partial<RedisStoreClient> | undefined
@@ -134,6 +144,7 @@ export class RedisStore implements IdempotencyStore {
       throw new IdempotencyConfigError('clock', "'caller' or 'server'", clock)
     }
     this.#serverClock = clock === 'server'
+    this.#recreate = options.recreateLostRecords === true
   }
 
   async claim(request: ClaimRequest): Promise<ClaimOutcome> {
@@ -231,7 +242,7 @@ export class RedisStore implements IdempotencyStore {
   }
 
   #remember(id: string, owner: string, open: { header: string; offsetMs: number }): void {
-    this.#open.set(openKey(id, owner), open)
+    if (this.#recreate) this.#open.set(openKey(id, owner), open)
     // Claims that never complete nor release (a crash of the protocol itself) must not pile up.
     if (this.#open.size > MAX_OPEN_CLAIMS) this.#open.delete(this.#open.keys().next().value ?? '')
   }

@@ -195,7 +195,7 @@ describe('RedisStore under each eviction policy', () => {
 describe('RedisStore across a restart', () => {
   it('writes the completed record again when Redis lost the claim while the work ran, so the retry replays it', async () => {
     const { node, client } = await redisWith()
-    const store = new RedisStore({ client })
+    const store = new RedisStore({ client, recreateLostRecords: true })
     const outcomes: IdempotencyOutcome[] = []
     let runs = 0
     const work = makeIdempotent(
@@ -215,7 +215,7 @@ describe('RedisStore across a restart', () => {
 
   it('never writes over a record that another caller made after the restart', async () => {
     const { node, client } = await redisWith()
-    const store = new RedisStore({ client })
+    const store = new RedisStore({ client, recreateLostRecords: true })
     const nowMs = Date.now()
     await store.claim(claimRequest('k', 'before-restart', nowMs))
     await restart(node, client)

@@ -10,8 +10,8 @@ import { checkModel, modelTimeout, storeModelProperty } from './store-model.js'
 
 // CI runs a bounded number of schedules per store; `npm run test:model:long` runs a long
 // campaign, and `MODEL_SEED` (printed with every run) replays one.
-const checkStore = (name: string, store: IdempotencyStore, runs: number) =>
-  checkModel(`store model, ${name}`, storeModelProperty(store), runs)
+const checkStore = (name: string, store: IdempotencyStore, runs: number, skew = true) =>
+  checkModel(`store model, ${name}`, storeModelProperty(store, undefined, skew), runs)
 
 const { client: dynamoClient } = countingClient()
 let redis: RedisServer
@@ -50,7 +50,16 @@ describe('the store contract under generated schedules', () => {
   it(
     'RedisStore on redis-server answers and holds what the model allows',
     async () => {
-      await checkStore('RedisStore', new RedisStore({ client: redisClient, keyPrefix: 'model:' }), 1_000)
+      // Without skewed callers: RedisStore's native expiry follows the claiming caller's clock, so
+      // with its default clock: 'caller' callers must agree within a retention window (README,
+      // RedisStore); a caller a day behind saw a completed record of a 1 s window vanish early.
+      // clock: 'server' tolerates any skew (test/integration/redis-under-stress.test.ts).
+      await checkStore(
+        'RedisStore',
+        new RedisStore({ client: redisClient, keyPrefix: 'model:' }),
+        1_000,
+        false,
+      )
     },
     modelTimeout(120_000),
   )
