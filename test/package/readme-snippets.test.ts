@@ -19,6 +19,15 @@ interface Snippet {
 }
 
 const readmePath = join(repoRoot, 'README.md')
+
+// A block whose first line is a file-name comment (`// handler.ts`) is compiled as that file, so
+// that the README's first handler and its test import each other as a user's two files would.
+const snippetFileName = (firstLine: string | undefined, line: number): string => {
+  const named = /^\/\/ ([a-z][\w.-]*\.ts)$/.exec(firstLine?.trim() ?? '')
+  return named?.[1] !== undefined
+    ? join(repoRoot, 'test', 'package', named[1])
+    : join(repoRoot, 'test', 'package', `readme-snippet-line-${line}.ts`)
+}
 const preludePath = join(repoRoot, 'test', 'package', 'readme-prelude.d.ts')
 const typescriptLanguages = new Set(['ts', 'typescript', 'mts'])
 
@@ -47,7 +56,7 @@ const extractSnippets = (markdown: string): Snippet[] => {
         line: open.line,
         heading,
         code: `${open.lines.join('\n')}\n`,
-        fileName: join(repoRoot, 'test', 'package', `readme-snippet-line-${open.line}.ts`),
+        fileName: snippetFileName(open.lines[0], open.line),
       })
     }
     open = undefined
@@ -130,7 +139,8 @@ describe('README.md TypeScript snippets', () => {
     expect(snippets.some((snippet) => snippet.code.includes(`from '${pkg.name}'`))).toBe(true)
   })
 
-  it('compiles the shared prelude of undefined names', () => {
+  // The first test pays for type-checking the whole program: room for a loaded 2-core machine.
+  it('compiles the shared prelude of undefined names', { timeout: 180_000 }, () => {
     const global = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((diagnostic) =>
       ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'),
     )
