@@ -17,13 +17,14 @@ const reordered = (value: unknown, order: number[]): unknown => {
     unknown,
   ][]
   const seen = new Set<string>()
-  const result: Record<string, unknown> = {}
+  const result: [string, unknown][] = []
   for (const [key, item] of [...rotated, ...entries]) {
     if (seen.has(key)) continue
     seen.add(key)
-    result[key] = reordered(item, order)
+    result.push([key, reordered(item, order)])
   }
-  return result
+  // fromEntries defines own properties: an assignment of "__proto__" would set the prototype instead.
+  return Object.fromEntries(result)
 }
 
 describe('canonical JSON and hashValue', () => {
@@ -40,6 +41,14 @@ describe('canonical JSON and hashValue', () => {
         },
       ),
     )
+  })
+
+  // Shrunk counterexample (seed 209163817): a nested "__proto__" key is data and survives reordering.
+  it('keeps a nested "__proto__" key as data when the keys are reordered', () => {
+    const value = JSON.parse('{"":{"__proto__":""}}')
+    const reformatted = JSON.parse(JSON.stringify(reordered(value, [0]), null, 3))
+    expect(canonicalJson(reformatted)).toBe('{"":{"__proto__":""}}')
+    expect(hashValue(reformatted)).toBe(hashValue(value))
   })
 
   it('reads back as the value it was made from', () => {
