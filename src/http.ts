@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { canonicalJsonText, parseJsonExactly } from './canonical-json.js'
+import { canonicalJsonBytes, parseJsonExactly } from './canonical-json.js'
 import {
   IdempotencyConfigError,
   type IdempotencyError,
@@ -234,8 +234,9 @@ const bodyFingerprint = (request: HttpRequest): unknown => {
   const text = request.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body
   const first = text.trimStart()[0]
   if (first === '{' || first === '[' || first === '"') {
-    // Canonicalized from the text, never parsed, unless someone reads `json`.
-    const canonical = canonicalJsonText(text)
+    // Canonicalized from the text, never parsed, unless someone reads `json`; hashed from its
+    // UTF-8 bytes (copied: the reader reuses its buffer on the next call).
+    const canonical = canonicalJsonBytes(text)
     if (canonical !== undefined) {
       let parsed: unknown
       const json = {
@@ -244,7 +245,8 @@ const bodyFingerprint = (request: HttpRequest): unknown => {
           return parsed
         },
       }
-      return withCanonicalJson(json, `{"json":${canonical.text}}`, canonical.depth + 1)
+      const body = canonical.same ? text : Buffer.from(canonical.bytes)
+      return withCanonicalJson(json, ['{"json":', body, '}'], canonical.depth + 1)
     }
     try {
       return { json: parseJsonExactly(text) }

@@ -21,8 +21,16 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
  * canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }] }) // '{"a":[2,{"c":4,"d":3}],"b":1}'
  */
 export const canonicalJson = (value: unknown): string => {
+  const canonical = canonicalParts(value)
+  return typeof canonical === 'string' ? canonical : canonical.map(partText).join('')
+}
+
+// Canonical JSON as one string, or as the parts of a text spliced around a value already known as
+// canonical JSON (a JSON body canonicalized from its text, whose part may be its UTF-8 bytes).
+const canonicalParts = (value: unknown): string | Part[] => {
   try {
-    return serialize(sortKeys(value, 0, true)) ?? 'undefined'
+    const sorted = sortKeys(value, 0, true)
+    return sorted instanceof Spliced ? sorted.parts : (JSON.stringify(sorted) ?? 'undefined')
   } catch (error) {
     // A value already canonical sits in a container that JSON.stringify would treat specially:
     // take the plain path, which reads that value like any other.
@@ -31,36 +39,42 @@ export const canonicalJson = (value: unknown): string => {
   }
 }
 
-// Where a part of the value already is canonical JSON text (a JSON body canonicalized from its
-// text): the text, and how deep the objects and arrays it stands for nest below it.
+type Part = string | Uint8Array
+const partText = (part: Part): string =>
+  typeof part === 'string' ? part : Buffer.from(part.buffer, part.byteOffset, part.length).toString('utf8')
+
+// Where a part of the value already is canonical JSON (a JSON body canonicalized from its text):
+// its text in parts, and how deep the objects and arrays it stands for nest below it.
 const CANONICAL = Symbol('canonical JSON')
 interface Known {
-  text: string
+  parts: Part[]
   depth: number
 }
 class Spliced {
-  constructor(readonly text: string) {}
+  constructor(readonly parts: Part[]) {}
 }
 const PLAIN_PATH = new Error('take the plain path')
 
 /**
- * Marks `value` as the value whose canonical JSON is `text` (nesting `depth` levels below it), so
- * that `canonicalJson` and `hashValue` copy the text instead of walking the value again.
+ * Marks `value` as the value whose canonical JSON is the concatenation of `parts` (strings, or
+ * UTF-8 bytes the caller owns), nesting `depth` levels below it, so that `canonicalJson` and
+ * `hashValue` copy the text instead of walking the value again; `hashValue` hashes the bytes as
+ * they are, without turning them into a string.
  */
-export const withCanonicalJson = <T extends object>(value: T, text: string, depth: number): T =>
-  Object.defineProperty(value, CANONICAL, { value: { text, depth } satisfies Known })
+export const withCanonicalJson = <T extends object>(value: T, parts: Part[], depth: number): T =>
+  Object.defineProperty(value, CANONICAL, { value: { parts, depth } satisfies Known })
 
 // Rebuilds objects with their keys inserted in sorted order and lets the native JSON.stringify do
 // the rest: far faster than concatenating strings in JavaScript. Integer-like keys always come
 // first in V8's property order whatever the insertion order, which is still one fixed order.
-// A part marked by withCanonicalJson comes back as its text, and so does every container above it.
+// A part marked by withCanonicalJson comes back as its parts, and so does every container above it.
 const sortKeys = (value: unknown, depth: number, known: boolean): unknown => {
   if (typeof value !== 'object' || value === null) return value
   if (depth > 1_000) throw new TypeError('value is nested more than 1000 levels deep')
   const mark = known ? (value as { [CANONICAL]?: Known })[CANONICAL] : undefined
   if (mark !== undefined) {
     if (depth + mark.depth > 1_000) throw new TypeError('value is nested more than 1000 levels deep')
-    return new Spliced(mark.text)
+    return new Spliced(mark.parts)
   }
   const plain = typeof (value as { toJSON?: unknown }).toJSON === 'function' ? toJson(value) : value
   if (typeof plain !== 'object' || plain === null) return plain
@@ -71,7 +85,14 @@ const sortKeys = (value: unknown, depth: number, known: boolean): unknown => {
       if (sorted instanceof Spliced) spliced = true
       return sorted
     })
-    return spliced ? new Spliced(`[${items.map((item) => serialize(item) ?? 'null').join(',')}]`) : items
+    if (!spliced) return items
+    const parts: Part[] = ['[']
+    items.forEach((item, i) => {
+      if (i > 0) parts.push(',')
+      serialize(parts, item, 'null')
+    })
+    parts.push(']')
+    return new Spliced(parts)
   }
   // No prototype: a `__proto__` key is data like any other, not a prototype to set.
   const sorted: Record<string, unknown> = Object.create(null)
@@ -82,16 +103,24 @@ const sortKeys = (value: unknown, depth: number, known: boolean): unknown => {
   }
   if (!spliced) return sorted
   if (typeof sorted.toJSON === 'function') throw PLAIN_PATH
-  const members: string[] = []
+  const parts: Part[] = ['{']
   for (const key of Object.keys(sorted)) {
-    const text = serialize(sorted[key])
-    if (text !== undefined) members.push(`${JSON.stringify(key)}:${text}`)
+    const member = sorted[key]
+    const text = member instanceof Spliced ? undefined : JSON.stringify(member)
+    if (text === undefined && !(member instanceof Spliced)) continue // JSON.stringify drops it
+    parts.push(`${parts.length > 1 ? ',' : ''}${JSON.stringify(key)}:`)
+    if (text === undefined) parts.push(...(member as Spliced).parts)
+    else parts.push(text)
   }
-  return new Spliced(`{${members.join(',')}}`)
+  parts.push('}')
+  return new Spliced(parts)
 }
 
-const serialize = (sorted: unknown): string | undefined =>
-  sorted instanceof Spliced ? sorted.text : JSON.stringify(sorted)
+// Appends the canonical JSON of a sorted value to `parts` (`missing` when JSON has none for it).
+const serialize = (parts: Part[], sorted: unknown, missing: string): void => {
+  if (sorted instanceof Spliced) parts.push(...sorted.parts)
+  else parts.push(JSON.stringify(sorted) ?? missing)
+}
 
 const toJson = (value: object): unknown => (value as { toJSON: () => unknown }).toJSON()
 
@@ -101,7 +130,13 @@ const toJson = (value: object): unknown => (value as { toJSON: () => unknown }).
  * @example
  * hashValue({ amount: 100, currency: 'EUR' }) === hashValue({ currency: 'EUR', amount: 100 }) // true
  */
-export const hashValue = (value: unknown): string => sha256(canonicalJson(value))
+export const hashValue = (value: unknown): string => {
+  const canonical = canonicalParts(value)
+  if (typeof canonical === 'string') return sha256(canonical)
+  const hash = createHash('sha256')
+  for (const part of canonical) hash.update(part)
+  return hash.digest('hex')
+}
 
 /**
  * SHA-256 of the canonical JSON of a JSON text: `hashValue(JSON.parse(text))` in a fraction of the
