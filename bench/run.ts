@@ -3,7 +3,7 @@
  *
  * Sections: 3. CPU per invocation (in-process fake client) and 4. bundle and import time run first,
  * before DynamoDB Local starts, so its JVM does not compete for the CPU; then 1. requests,
- * 2. latency and 5. concurrency run against one DynamoDB Local. Results go to bench/results/ (JSON);
+ * 2. latency, 2b. a first call that writes to DynamoDB and 5. concurrency run against one DynamoDB Local. Results go to bench/results/ (JSON);
  * a full run also writes docs/benchmarks.md and docs/benchmarks.svg.
  *
  * Options: `--quick` runs every section with few iterations and writes only bench/results/;
@@ -24,6 +24,7 @@ import { measureLatency } from './latency.js'
 import { measureParts } from './parts.js'
 import { type BenchResults, type Environment, markdownReport, summaryTable, svgChart } from './report.js'
 import { measureRequests } from './requests.js'
+import { measureFirstWrite } from './write.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const resultsDirectory = join(root, 'bench', 'results')
@@ -148,6 +149,15 @@ const main = async () => {
       )
     }
 
+    section(env, 'first-write')
+    const write = await measureFirstWrite(clients, quick ? 30 : 200)
+    for (const library of ['ours', 'powertools'] as const) {
+      const side = write[library]
+      log(
+        `  ${library}: ${side.requests.median} requests (${side.commands}), ${side.latency.median.toFixed(2)} ms (p99 ${side.latency.p99.toFixed(2)})`,
+      )
+    }
+
     section(env, 'concurrency')
     const concurrency = await measureConcurrency(clients, {
       duplicates: 50,
@@ -162,7 +172,7 @@ const main = async () => {
     ours.client.destroy()
     powertools.client.destroy()
     env.load.end = loadavg()[0] ?? Number.NaN
-    results = { environment: env, requests, latency, cpu, bundle, concurrency, parts }
+    results = { environment: env, requests, latency, write, cpu, bundle, concurrency, parts }
   } finally {
     await dynamo.stop()
   }
