@@ -50,6 +50,18 @@ const ENTRY_POINTS: { entry: string; code: string }[] = [
     code: "export { idempotentSqsHandler, DynamoDBStore } from '../src/index.js'",
   },
   {
+    entry: '`idempotentKinesisHandler` + `DynamoDBStore`',
+    code: "export { idempotentKinesisHandler, DynamoDBStore } from '../src/index.js'",
+  },
+  {
+    entry: '`idempotentDynamoDBStreamHandler` + `DynamoDBStore`',
+    code: "export { idempotentDynamoDBStreamHandler, DynamoDBStore } from '../src/index.js'",
+  },
+  {
+    entry: '`idempotentKafkaHandler` + `DynamoDBStore`',
+    code: "export { idempotentKafkaHandler, DynamoDBStore } from '../src/index.js'",
+  },
+  {
     entry: '`RedisStore` (`lambda-idempotency/redis`)',
     code: "export { RedisStore } from '../src/redis.js'",
   },
