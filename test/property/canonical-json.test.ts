@@ -267,6 +267,31 @@ describe('canonical JSON straight from the text', () => {
   })
 })
 
+describe('the canonical body hashed from its bytes', () => {
+  it('hashes a fingerprint, and any value around it, to the SHA-256 of the text canonicalJson writes', () => {
+    fc.assert(
+      fc.property(jsonText, fc.jsonValue(), fc.boolean(), (text, extra, base64) => {
+        const body = base64 ? Buffer.from(text).toString('base64') : text
+        const fingerprint = fingerprintOf(body, base64)
+        for (const value of [fingerprint, { tenant: extra, request: fingerprint }, [fingerprint, extra]]) {
+          expect(hashValue(value)).toBe(sha256(canonicalJson(value)))
+        }
+        // A base64 body counts as the text its bytes decode to.
+        const decoded = base64 ? Buffer.from(body, 'base64').toString('utf8') : text
+        expect(hashValue(fingerprint)).toBe(referenceFingerprint(decoded))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('keeps the bytes of one body when another body is canonicalized before the hash', () => {
+    const first = fingerprintOf('{"b":"été","a":[1.0, 2]}')
+    const second = fingerprintOf('{"z":"other body, longer than the first one","y":[3,4,5,6,7,8]}')
+    expect(hashValue(first)).toBe(referenceFingerprint('{"b":"été","a":[1.0, 2]}'))
+    expect(hashValue(second)).not.toBe(hashValue(first))
+  })
+})
+
 describe('canonical JSON straight from the text: cases worth naming', () => {
   it.each([
     [
