@@ -234,6 +234,17 @@ describe('the customer with an authorizer', () => {
     expect(fixed.statusCode).toBe(201)
   })
 
+  it('measures a base64 body by its decoded size: 413 above the limit, charged below it', async () => {
+    const event = withJwt(valid, 'cus_jwt')
+    event.isBase64Encoded = true
+    event.body = Buffer.from(
+      JSON.stringify({ ...valid, customer: 'cus_jwt', sku: 's'.repeat(9000) }),
+    ).toString('base64')
+    expect((await invoke(event)).statusCode).toBe(413)
+    event.body = Buffer.from(JSON.stringify({ ...valid, customer: 'cus_jwt' })).toString('base64')
+    expect((await invoke(event)).statusCode).toBe(201)
+  })
+
   it('refuses an authorizer that names no customer', async () => {
     const response = await invoke(withJwt(valid, undefined))
     expect(response.statusCode).toBe(403)
