@@ -47,10 +47,24 @@ export const readEnvironment = <K extends keyof typeof names>(
 }
 
 /**
- * Client options for an optional endpoint override: empty in AWS, `{ endpoint }` for local runs.
+ * How long a sample function's AWS SDK call may take: a connection within 1 s, an answer within
+ * 3 s. The SDK default is no timeout at all, so a stalled connection would hold the invocation
+ * (and its idempotency lease) until the function times out; with these the SDK retries the call
+ * (3 attempts by default) and a store failure surfaces well within the 10 s function timeout.
+ */
+export const SDK_TIMEOUTS = { connectionTimeout: 1_000, requestTimeout: 3_000 } as const
+
+/**
+ * Client options of every sample function's SDK client: the request timeouts of
+ * {@link SDK_TIMEOUTS} and an optional endpoint override (unset in AWS, `{ endpoint }` for local
+ * runs).
  *
  * @example
  * new DynamoDBClient(endpointOption(env.dynamodbEndpoint))
  */
-export const endpointOption = (endpoint: string | undefined): { endpoint?: string } =>
-  endpoint === undefined ? {} : { endpoint }
+export const endpointOption = (
+  endpoint: string | undefined,
+): { endpoint?: string; requestHandler: typeof SDK_TIMEOUTS } => ({
+  ...(endpoint === undefined ? {} : { endpoint }),
+  requestHandler: SDK_TIMEOUTS,
+})

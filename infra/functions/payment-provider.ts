@@ -59,7 +59,7 @@ export class SimulatedPaymentProvider {
     const existing = this.#charges.get(idempotencyKey)
     if (existing !== undefined) {
       if (existing.request !== fingerprint) {
-        throw new Error(`payment provider: idempotency key ${idempotencyKey} was used for another charge`)
+        throw new PaymentProviderKeyConflictError(idempotencyKey)
       }
       const charge = await existing.charge
       if (timeout) throw timedOut()
@@ -92,6 +92,20 @@ export class SimulatedPaymentProvider {
     }
     this.#made.push(charge)
     return charge
+  }
+}
+
+/**
+ * The provider refused a key it already used for another charge (Stripe answers such a request
+ * with an `idempotency_error`): nothing was charged by this call.
+ *
+ * @example
+ * if (error instanceof PaymentProviderKeyConflictError) return problem(422, ...)
+ */
+export class PaymentProviderKeyConflictError extends Error {
+  constructor(idempotencyKey: string) {
+    super(`payment provider: idempotency key ${idempotencyKey} was used for another charge`)
+    this.name = 'PaymentProviderKeyConflictError'
   }
 }
 

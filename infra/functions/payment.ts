@@ -1,38 +1,25 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs'
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb'
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import middy from '@middy/core'
-import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda'
+import type { APIGatewayProxyResult } from 'aws-lambda'
 import { DynamoDBStore, hashValue, idempotent } from '../../src/index.js'
 import { endpointOption, readEnvironment } from './environment.js'
 import { emfMetrics } from './metrics.js'
-import type { OrderPaid } from './order-paid.js'
-import { SimulatedPaymentProvider } from './payment-provider.js'
+import { PaymentProviderKeyConflictError, SimulatedPaymentProvider } from './payment-provider.js'
+import { savePayment } from './payment-record.js'
+import {
+  type PaymentEvent,
+  type PaymentRequest,
+  readPaymentRequest,
+  validatePaymentRequest,
+} from './payment-request.js'
 
-/** `POST /payments` through an HTTP API (payload 2.0) or a REST API (payload 1.0). */
-export type PaymentEvent = APIGatewayProxyEventV2 | APIGatewayProxyEvent
+export type { Payment } from './payment-record.js'
+export type { PaymentEvent, PaymentRequest } from './payment-request.js'
 
-/** What a client sends: amounts in minor units, one line of stock to reserve. */
-export interface PaymentRequest {
-  amount: number
-  currency: string
-  customer: string
-  sku: string
-  quantity: number
-}
-
-/** A stored payment, also the response body. */
-export interface Payment extends PaymentRequest {
-  paymentId: string
-  chargeId: string
-  status: 'succeeded'
-  createdAt: string
-}
-
-const env = readEnvironment(['idempotencyTable', 'paymentsTable', 'orderEventsQueueUrl'])
+const env = readEnvironment(['idempotencyTable', 'paymentsTable'])
 // Clients live for the life of the instance: connections are reused across invocations.
 const dynamodb = DynamoDBDocumentClient.from(new DynamoDBClient(endpointOption(env.dynamodbEndpoint)))
-const sqs = new SQSClient(endpointOption(env.sqsEndpoint))
 const store = new DynamoDBStore({ client: dynamodb, tableName: env.idempotencyTable })
 
 /**
@@ -47,41 +34,76 @@ export const paymentProvider = new SimulatedPaymentProvider({
 })
 
 const charge = async (event: PaymentEvent): Promise<APIGatewayProxyResult> => {
-  const request = parsePaymentRequest(event.body ?? '', event.isBase64Encoded)
-  if (typeof request === 'string') return problem(400, 'Invalid payment request', request)
+  // Checked before the claim by validatePaymentRequest(): read again here for its value.
+  const request = readPaymentRequest(event)
+  if ('detail' in request) throw new Error(`unreachable: ${request.detail}`)
 
   // The key the provider gets is derived from the client's key and the caller: a re-run of this
   // request (after a crash between the charge and the response) charges nothing new.
   const derivedKey = hashValue(['payment', callerOf(event), header(event, 'idempotency-key') ?? ''])
-  const charged = await paymentProvider.charge(
-    { amount: request.amount, currency: request.currency, customer: request.customer },
-    derivedKey,
-  )
-  const payment: Payment = {
+  const charged = await chargeOrRefuse(request, derivedKey)
+  if ('statusCode' in charged) return charged
+  // The payment row carries its order_paid event: the payments table's stream publishes it
+  // (payment-outbox.ts), so the answer does not wait on the queue and a charge never loses it.
+  const saved = await savePayment(dynamodb, env.paymentsTable, {
     paymentId: `pay_${derivedKey.slice(0, 24)}`,
     chargeId: charged.id,
     status: 'succeeded',
     createdAt: charged.createdAt,
     ...request,
-  }
-  await savePayment(payment)
-  await sqs.send(
-    new SendMessageCommand({
-      QueueUrl: env.orderEventsQueueUrl,
-      MessageBody: JSON.stringify(orderPaid(payment)),
-      MessageAttributes: { type: { DataType: 'String', StringValue: 'order_paid' } },
-    }),
-  )
-  console.info(charged.replayed ? 'charge already made by the provider, payment saved' : 'charge created', {
-    paymentId: payment.paymentId,
-    chargeId: payment.chargeId,
-    amount: payment.amount,
-    currency: payment.currency,
   })
+  if (!saved.written && !saved.sameRequest) {
+    // Only after the idempotency record expired and the provider forgot its key: this run's charge
+    // belongs to no payment.
+    console.error('charge made for a payment id that holds another payment: refund it', {
+      paymentId: saved.payment.paymentId,
+      chargeId: charged.id,
+    })
+    return problem(422, 'Idempotency key reused', 'this Idempotency-Key was used for another payment')
+  }
+  const { payment } = saved
+  if (!saved.written && payment.chargeId !== charged.id) {
+    console.warn('a re-run charged again after the idempotency record was lost: refund the second charge', {
+      paymentId: payment.paymentId,
+      chargeId: payment.chargeId,
+      secondChargeId: charged.id,
+    })
+  }
+  console.info(
+    !saved.written
+      ? 'payment already saved, answered with it'
+      : charged.replayed
+        ? 'charge already made by the provider, payment saved'
+        : 'charge created',
+    {
+      paymentId: payment.paymentId,
+      chargeId: payment.chargeId,
+      amount: payment.amount,
+      currency: payment.currency,
+    },
+  )
   return {
     statusCode: 201,
     headers: { 'content-type': 'application/json', location: `/payments/${payment.paymentId}` },
     body: JSON.stringify(payment),
+  }
+}
+
+// A key the provider already used for another charge is an answer (422, stored like any 4xx): this
+// call charged nothing, and the same request will meet the same refusal.
+const chargeOrRefuse = async (request: PaymentRequest, derivedKey: string) => {
+  try {
+    return await paymentProvider.charge(
+      { amount: request.amount, currency: request.currency, customer: request.customer },
+      derivedKey,
+    )
+  } catch (error) {
+    if (!(error instanceof PaymentProviderKeyConflictError)) throw error
+    return problem(
+      422,
+      'Idempotency key reused',
+      'the payment provider already charged another request with this Idempotency-Key: use a new key',
+    )
   }
 }
 
@@ -92,73 +114,17 @@ const charge = async (event: PaymentEvent): Promise<APIGatewayProxyResult> => {
  * @example
  * await handler(loadEvent('sample-apigw-v2-post-payment.json'), context)
  */
-export const handler = middy<PaymentEvent, APIGatewayProxyResult>(charge).use(
-  idempotent({
-    store,
-    // One CloudWatch metric per outcome (claimed, replayed, in-progress...): see metrics.ts.
-    onEvent: emfMetrics({ functionName: process.env.AWS_LAMBDA_FUNCTION_NAME || 'Payment' }),
-  }),
-)
-
-const savePayment = async (payment: Payment): Promise<void> => {
-  try {
-    await dynamodb.send(
-      new PutCommand({
-        TableName: env.paymentsTable,
-        Item: payment,
-        ConditionExpression: 'attribute_not_exists(paymentId)',
-      }),
-    )
-  } catch (error) {
-    // Written by an earlier run of the same request that did not get to answer: keep the first.
-    if ((error as Error).name !== 'ConditionalCheckFailedException') throw error
-  }
-}
-
-const orderPaid = (payment: Payment): OrderPaid => ({
-  type: 'order_paid',
-  eventId: `evt_${payment.paymentId.slice('pay_'.length)}`,
-  paymentId: payment.paymentId,
-  customer: payment.customer,
-  sku: payment.sku,
-  quantity: payment.quantity,
-  amount: payment.amount,
-  currency: payment.currency,
-  paidAt: payment.createdAt,
-})
-
-/**
- * Parses and checks the body; returns what is wrong as a sentence when it is not a payment.
- *
- * @example
- * parsePaymentRequest('{"amount":-1}', false) // 'amount must be a positive integer (minor units), got -1'
- */
-export const parsePaymentRequest = (body: string, isBase64Encoded: boolean): PaymentRequest | string => {
-  let value: Partial<PaymentRequest> | null
-  try {
-    value = JSON.parse(isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body)
-  } catch {
-    return 'the body must be JSON: {"amount", "currency", "customer", "sku", "quantity"}'
-  }
-  if (typeof value !== 'object' || value === null) return 'the body must be a JSON object'
-  const { amount, currency, customer, sku, quantity } = value
-  if (!Number.isSafeInteger(amount) || (amount as number) <= 0) {
-    return `amount must be a positive integer (minor units), got ${JSON.stringify(amount)}`
-  }
-  if (typeof currency !== 'string' || !/^[A-Z]{3}$/.test(currency)) {
-    return `currency must be an ISO 4217 code such as "EUR", got ${JSON.stringify(currency)}`
-  }
-  if (typeof customer !== 'string' || customer.length === 0 || customer.length > 64) {
-    return `customer must be a string of 1 to 64 characters, got ${JSON.stringify(customer)}`
-  }
-  if (typeof sku !== 'string' || sku.length === 0 || sku.length > 64) {
-    return `sku must be a string of 1 to 64 characters, got ${JSON.stringify(sku)}`
-  }
-  if (!Number.isSafeInteger(quantity) || (quantity as number) < 1 || (quantity as number) > 100) {
-    return `quantity must be an integer from 1 to 100, got ${JSON.stringify(quantity)}`
-  }
-  return { amount: amount as number, currency, customer, sku, quantity: quantity as number }
-}
+export const handler = middy<PaymentEvent, APIGatewayProxyResult>(charge)
+  // First: a request it refuses (400, 403, 413) is answered before a key is claimed, so it is never
+  // stored and the fixed body may come back with the same key.
+  .use(validatePaymentRequest())
+  .use(
+    idempotent({
+      store,
+      // One CloudWatch metric per outcome (claimed, replayed, in-progress...): see metrics.ts.
+      onEvent: emfMetrics({ functionName: process.env.AWS_LAMBDA_FUNCTION_NAME || 'Payment' }),
+    }),
+  )
 
 const header = (event: PaymentEvent, name: string): string | undefined => {
   for (const [key, value] of Object.entries(event.headers ?? {})) {

@@ -45,7 +45,10 @@ export interface DynamoDBStreamSource {
 }
 
 interface ShardState {
+  shardId: string
   iterator: string | undefined
+  /** The sequence number of the last record read from the shard, to get a new iterator after it. */
+  lastRead: string | undefined
   /** Records read and not yet checkpointed, oldest first: a failed batch goes back here. */
   pending: DynamoDBRecord[]
   attempts: number
@@ -108,7 +111,31 @@ export const startDynamoDBStreamSource = (options: DynamoDBStreamSourceOptions):
           ShardIteratorType: 'TRIM_HORIZON',
         }),
       )
-      shards.set(shardId, { iterator: ShardIterator, pending: [], attempts: 0 })
+      shards.set(shardId, { shardId, iterator: ShardIterator, lastRead: undefined, pending: [], attempts: 0 })
+    }
+  }
+
+  // DynamoDB Local sometimes refuses an iterator it handed out with TrimmedDataAccessException
+  // (seen in `npm start` runs, with nothing trimmed): a fresh iterator after the last record read
+  // (or from the start) reads on, as a new iterator would in AWS.
+  const getRecords = async (shard: ShardState) => {
+    try {
+      return await options.client.send(
+        new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: batchSize }),
+      )
+    } catch (error) {
+      const name = (error as Error).name
+      if (name !== 'TrimmedDataAccessException' && name !== 'ExpiredIteratorException') throw error
+      const { ShardIterator } = await options.client.send(
+        new GetShardIteratorCommand({
+          StreamArn: options.streamArn,
+          ShardId: shard.shardId,
+          ...(shard.lastRead === undefined
+            ? { ShardIteratorType: 'TRIM_HORIZON' }
+            : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: shard.lastRead }),
+        }),
+      )
+      return options.client.send(new GetRecordsCommand({ ShardIterator, Limit: batchSize }))
     }
   }
 
@@ -116,11 +143,10 @@ export const startDynamoDBStreamSource = (options: DynamoDBStreamSourceOptions):
   const pollShard = async (shard: ShardState): Promise<boolean> => {
     if (shard.pending.length === 0) {
       if (shard.iterator === undefined) return true
-      const { Records = [], NextShardIterator } = await options.client.send(
-        new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: batchSize }),
-      )
+      const { Records = [], NextShardIterator } = await getRecords(shard)
       shard.iterator = NextShardIterator
       if (Records.length === 0) return true
+      shard.lastRead = Records.at(-1)?.dynamodb?.SequenceNumber
       shard.pending.push(...Records.map((record) => toLambdaRecord(record, options.streamArn)))
     }
     busy = true

@@ -87,6 +87,8 @@ export interface LocalSample {
   eventSource: SqsEventSource
   /** The orders table's stream, delivered to the receipt sender. */
   streamSource: DynamoDBStreamSource
+  /** The payments table's stream, delivered to the outbox relay that sends order_paid. */
+  outboxSource: DynamoDBStreamSource
   state(): Promise<LocalSampleState>
   stop(): Promise<void>
 }
@@ -170,6 +172,23 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     })
     stops.push(streamSource.stop)
 
+    // The outbox: the payments table's stream feeds the relay that sends each row's order_paid to
+    // the queue, as the stack wires it. The queue counts as settled once the relay has caught up.
+    const outboxSource = startDynamoDBStreamSource({
+      client: streams,
+      streamArn: await enableStream(dynamodb, tables.paymentsTable),
+      handler: functions.outbox.handler,
+      functionName: 'PaymentOutbox',
+      duplicateDeliveries: options.duplicateDeliveries ?? false,
+      log,
+    })
+    stops.push(outboxSource.stop)
+    const settleQueue = eventSource.settled
+    eventSource.settled = async (timeoutMs) => {
+      await outboxSource.settled(timeoutMs)
+      await settleQueue(timeoutMs)
+    }
+
     const state = async (): Promise<LocalSampleState> => {
       const scan = async (tableName: string) =>
         (await documents.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }))).Items ?? []
@@ -249,7 +268,17 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     })
     stops.push(api.stop)
 
-    return { url: api.url, dynamodbEndpoint, sqs, tables, eventSource, streamSource, state, stop }
+    return {
+      url: api.url,
+      dynamodbEndpoint,
+      sqs,
+      tables,
+      eventSource,
+      streamSource,
+      outboxSource,
+      state,
+      stop,
+    }
   } catch (error) {
     await stop()
     throw error
@@ -271,10 +300,11 @@ const loadFunctions = async (environment: Record<string, string>) => {
   }
   Object.assign(process.env, environment)
   loadedWith = fingerprint
-  const [payment, consumer, receipts] = await Promise.all([
+  const [payment, consumer, receipts, outbox] = await Promise.all([
     import('../functions/payment.js'),
     import('../functions/order-consumer.js'),
     import('../functions/order-receipts.js'),
+    import('../functions/payment-outbox.js'),
   ])
-  return { payment, consumer, receipts }
+  return { payment, consumer, receipts, outbox }
 }

@@ -5,11 +5,15 @@ import {
   type ITable,
   type MultiRegionConsistency,
   Table,
+  TableEncryption,
+  TableEncryptionV2,
   TableGrants,
   TableV2,
 } from 'aws-cdk-lib/aws-dynamodb'
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam'
+import type { IKey } from 'aws-cdk-lib/aws-kms'
 import { Construct } from 'constructs'
+import { IdempotencyConfigError } from '../errors.js'
 
 /**
  * The actions `DynamoDBStore` sends, and so the only ones {@link IdempotencyTable.grantIdempotency}
@@ -107,6 +111,29 @@ export interface IdempotencyTableProps {
    * new IdempotencyTable(this, 'Idempotency', { globalTable: { replicaRegions: ['us-east-2', 'us-west-2'] } })
    */
   globalTable?: IdempotencyGlobalTableProps
+  /**
+   * Deletion protection: DynamoDB refuses to delete the table (from the console, the API or a
+   * stack update that replaces or removes it) until it is turned off. Turn it on in production,
+   * where a deleted table forgets every claim and retries run their work again.
+   * @default false
+   * @example
+   * new IdempotencyTable(this, 'Idempotency', { deletionProtection: true })
+   */
+  deletionProtection?: boolean
+  /**
+   * A customer-managed KMS key to encrypt the table with; {@link IdempotencyTable.grantIdempotency}
+   * then also grants encrypt / decrypt on it. With `globalTable`, pass `replicaKeyArns` too.
+   * @default none: the table is encrypted with a key DynamoDB owns (no charge, no key policy to manage)
+   * @example
+   * new IdempotencyTable(this, 'Idempotency', { encryptionKey: new Key(this, 'IdempotencyKey', { enableKeyRotation: true }) })
+   */
+  encryptionKey?: IKey
+  /**
+   * With `globalTable` and `encryptionKey`: the key ARN of each replica Region, as DynamoDB
+   * needs one key per Region.
+   * @default none (required then)
+   */
+  replicaKeyArns?: Record<string, string>
 }
 
 /**
@@ -131,6 +158,8 @@ export class IdempotencyTable extends Construct {
   readonly tableName: string
   /** The table's ARN. */
   readonly tableArn: string
+  /** The customer-managed key the table is encrypted with, when one was given. */
+  readonly encryptionKey: IKey | undefined
 
   constructor(scope: Construct, id: string, props: IdempotencyTableProps = {}) {
     super(scope, id)
@@ -140,6 +169,8 @@ export class IdempotencyTable extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN
     const pointInTimeRecoverySpecification = { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true }
     const global = props.globalTable
+    const deletionProtection = props.deletionProtection ?? false
+    const encryptionKey = props.encryptionKey
     if (global === undefined) {
       this.table = new Table(this, 'Table', {
         partitionKey,
@@ -150,8 +181,20 @@ export class IdempotencyTable extends Construct {
         pointInTimeRecoverySpecification,
         removalPolicy,
         tableName: props.tableName,
+        deletionProtection,
+        ...(encryptionKey === undefined
+          ? {}
+          : { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey }),
       })
     } else {
+      const missing = global.replicaRegions.filter((region) => props.replicaKeyArns?.[region] === undefined)
+      if (encryptionKey !== undefined && missing.length > 0) {
+        throw new IdempotencyConfigError(
+          'replicaKeyArns',
+          `a KMS key ARN for each replica Region with encryptionKey and globalTable (missing: ${missing.join(', ')})`,
+          props.replicaKeyArns,
+        )
+      }
       const consistency = global.consistency ?? STRONG
       this.table = new TableV2(this, 'Table', {
         partitionKey,
@@ -164,21 +207,29 @@ export class IdempotencyTable extends Construct {
         pointInTimeRecoverySpecification,
         removalPolicy,
         tableName: props.tableName,
+        deletionProtection,
+        ...(encryptionKey === undefined
+          ? {}
+          : { encryption: TableEncryptionV2.customerManagedKey(encryptionKey, props.replicaKeyArns) }),
       })
     }
+    this.encryptionKey = encryptionKey
     this.tableName = this.table.tableName
     this.tableArn = this.table.tableArn
   }
 
   /**
    * Lets `grantable` use the table through `DynamoDBStore`: `dynamodb:GetItem`, `PutItem`,
-   * `UpdateItem` and `DeleteItem` on this table (and its replicas, for a global table), and nothing
-   * else (no scans, no queries, no other table).
+   * `UpdateItem` and `DeleteItem` on this table (and its replicas, for a global table), encrypt /
+   * decrypt on its `encryptionKey` if it has one, and nothing else (no scans, no queries, no other
+   * table).
    *
    * @example
    * idempotency.grantIdempotency(paymentFunction)
    */
   grantIdempotency(grantable: IGrantable): Grant {
+    // Records are written and read: a customer-managed key must both encrypt and decrypt.
+    this.encryptionKey?.grantEncryptDecrypt(grantable)
     return this.table.grants.actions(grantable, ...IDEMPOTENCY_TABLE_ACTIONS)
   }
 }

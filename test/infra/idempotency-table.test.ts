@@ -221,4 +221,68 @@ describe('IdempotencyTable', { timeout: 120_000 }, () => {
     expect(resources).toContain('us-west-2')
     expect(resources).not.toContain('index')
   })
+
+  it('leaves deletion protection off and the DynamoDB-owned key in place by default', () => {
+    const template = synth((stack) => new IdempotencyTable(stack, 'Idempotency'))
+    const [table] = Object.values(template.findResources('AWS::DynamoDB::Table'))
+    expect(table?.Properties.DeletionProtectionEnabled).toBeFalsy()
+    expect(table?.Properties.SSESpecification).toBeUndefined()
+  })
+
+  it('turns on deletion protection when asked, for a table and a global table', () => {
+    synth(
+      (stack) => new IdempotencyTable(stack, 'Idempotency', { deletionProtection: true }),
+    ).hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true })
+    const global = synth(
+      (stack) =>
+        new IdempotencyTable(stack, 'Idempotency', {
+          deletionProtection: true,
+          globalTable: { replicaRegions: ['us-east-2', 'us-west-2'] },
+        }),
+      'us-east-1',
+    )
+    const [table] = Object.values(global.findResources('AWS::DynamoDB::GlobalTable'))
+    const replicas = table?.Properties.Replicas as { Region: string; DeletionProtectionEnabled?: boolean }[]
+    expect(replicas.map((replica) => replica.Region).sort()).toEqual(['us-east-1', 'us-east-2', 'us-west-2'])
+    for (const replica of replicas) expect(replica.DeletionProtectionEnabled).toBe(true)
+  })
+
+  it('encrypts with a customer-managed key and grants encrypt / decrypt on it with the item actions', () => {
+    const stack = new Stack(testApp(), 'Test')
+    const key = new Key(stack, 'Key', { enableKeyRotation: true })
+    const table = new IdempotencyTable(stack, 'Idempotency', { encryptionKey: key })
+    const role = new Role(stack, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') })
+    table.grantIdempotency(role)
+    const template = Template.fromStack(stack)
+    const keyId = stack.getLogicalId(key.node.defaultChild as never)
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      SSESpecification: {
+        SSEEnabled: true,
+        SSEType: 'KMS',
+        KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+      },
+    })
+    const statements = statementsOf(template)
+    const onKey = statements.filter(
+      (statement) => JSON.stringify(statement.Resource) === JSON.stringify({ 'Fn::GetAtt': [keyId, 'Arn'] }),
+    )
+    expect(onKey.flatMap((statement) => [statement.Action].flat())).toEqual(
+      expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*']),
+    )
+    const onTable = statements.filter((statement) => !onKey.includes(statement))
+    expect(onTable.flatMap((statement) => [statement.Action].flat()).sort()).toEqual(ITEM_ACTIONS)
+  })
+
+  it('refuses a customer-managed key on a global table without a key for each replica, naming the Regions', () => {
+    expect(() =>
+      synth((stack) => {
+        const key = new Key(stack, 'Key')
+        new IdempotencyTable(stack, 'Idempotency', {
+          encryptionKey: key,
+          globalTable: { replicaRegions: ['us-east-2', 'us-west-2'] },
+          replicaKeyArns: { 'us-east-2': 'arn:aws:kms:us-east-2:111111111111:key/one' },
+        })
+      }, 'us-east-1'),
+    ).toThrow(/replicaKeyArns.*missing: us-west-2/)
+  })
 })
