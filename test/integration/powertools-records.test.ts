@@ -15,6 +15,7 @@ import {
   makeIdempotent,
   PowertoolsDynamoDBStore,
 } from '../../src/index.js'
+import { captureConsole } from '../helpers/captured-output.js'
 import { createIdempotencyTable, scanTable } from '../helpers/dynamodb.js'
 import { delay, gate, lambdaContext } from '../helpers/lambda.js'
 
@@ -128,11 +129,14 @@ describe('PowertoolsDynamoDBStore on records that Powertools wrote', () => {
         config: new IdempotencyConfig({ eventKeyJmesPath: 'paymentId' }),
       },
     )
-    const warn = console.warn
-    console.warn = () => {}
+    const warned = captureConsole('warn')
     const inFlight = legacyCharge({ paymentId: 'p-1', amount: 7 })
     await delay(200)
-    console.warn = warn
+    warned.restore()
+    // Powertools warns that, without a context, it cannot bound the claim.
+    expect(warned.lines).toContain(
+      'Could not determine remaining time left. Did you call registerLambdaContext on IdempotencyConfig?',
+    )
     const [item] = await scanTable(client, tableName)
     expect(item).not.toHaveProperty('in_progress_expiration')
 
