@@ -106,7 +106,6 @@ const createProject = async ({ name, groups, packages }: (typeof combinations)[n
 }
 
 beforeAll(async () => {
-  const started = Date.now()
   workDirectory = await mkdtemp(join(tmpdir(), 'lambda-idempotency-peers-'))
   // One install of TypeScript 7 for every project; the npm cache is the user's one, shared.
   const tools = join(workDirectory, 'tools')
@@ -120,9 +119,6 @@ beforeAll(async () => {
   typescript7 = join(tools, 'node_modules', 'typescript', 'bin', 'tsc')
   // The installs wait on the network and the disk more than on the CPU: side by side.
   await Promise.all(combinations.map(createProject))
-  console.info(
-    `peer combinations: packed and installed ${combinations.length} projects in ${Date.now() - started} ms`,
-  )
 }, 300_000)
 
 afterAll(async () => {
@@ -170,15 +166,16 @@ describe.each(combinations)('a fresh project with $name', (combination) => {
 
   // One run of TypeScript 7 does both: skipLibCheck false reports everything README's tsconfig
   // (skipLibCheck true) reports, and more; and it emits the JavaScript the next tests run.
+  const everyPeer = combination.packages.length === optionalPeers.length
+
   it("type-checks README's tsconfig and files, and the package's declarations with skipLibCheck false, on TypeScript 7", async () => {
     const errors = await tsc7(directory(), ['--skipLibCheck', 'false'])
     expect(errors.filter((line) => !middyDurableImport(line))).toEqual([])
   }, 120_000)
 
   // TypeScript 5.9 resolves a missing peer as 7 does: the two ends of the range are enough there.
-  it.runIf(combination.packages.length === 0 || combination.packages.length === optionalPeers.length)(
-    "type-checks the project and the package's declarations with skipLibCheck false on TypeScript 5.9",
-    async () => {
+  if (combination.packages.length === 0 || everyPeer)
+    it("type-checks the project and the package's declarations with skipLibCheck false on TypeScript 5.9", async () => {
       const output = await node([typecheckScript, join(directory(), 'tsconfig.json'), pkg.name], directory())
       const { declarations } = JSON.parse(output) as { declarations: string[] }
       expect(declarations.map((file) => file.slice(file.lastIndexOf('/dist/') + 1))).toEqual(
@@ -188,9 +185,7 @@ describe.each(combinations)('a fresh project with $name', (combination) => {
           ...(has('cdk') ? ['dist/cdk.d.ts'] : []),
         ]),
       )
-    },
-    120_000,
-  )
+    }, 120_000)
 
   it('runs makeIdempotent and the SQS handler against MemoryStore: one charge, one order', async () => {
     const output = JSON.parse(await node(['core.js'], directory())) as Record<string, unknown>
@@ -202,36 +197,33 @@ describe.each(combinations)('a fresh project with $name', (combination) => {
     })
   })
 
-  it.runIf(has('middy'))(
-    "passes README's unit test of its first handler (node --test handler.test.js)",
-    async () => {
+  if (has('middy'))
+    it("passes README's unit test of its first handler (node --test handler.test.js)", async () => {
       const output = await node(['--test', 'handler.test.js'], directory())
       expect(output).toMatch(/^# pass 1$/m)
       expect(output).toMatch(/^# fail 0$/m)
-    },
-  )
+    })
 
-  it.runIf(has('lib-dynamodb'))(
-    'builds DynamoDBStore and PowertoolsDynamoDBStore on a document client',
-    async () => {
+  if (has('lib-dynamodb'))
+    it('builds DynamoDBStore and PowertoolsDynamoDBStore on a document client', async () => {
       expect(JSON.parse(await node(['document-client.js'], directory()))).toEqual({
         store: 'DynamoDBStore',
         powertoolsStore: 'PowertoolsDynamoDBStore',
       })
-    },
-  )
+    })
 
-  it.runIf(has('redis'))('builds RedisStore from lambda-idempotency/redis', async () => {
-    expect(JSON.parse(await node(['redis.js'], directory()))).toEqual({ store: 'RedisStore' })
-  })
+  if (has('redis'))
+    it('builds RedisStore from lambda-idempotency/redis', async () => {
+      expect(JSON.parse(await node(['redis.js'], directory()))).toEqual({ store: 'RedisStore' })
+    })
 
-  it.runIf(has('cdk'))('adds IdempotencyTable from lambda-idempotency/cdk to a stack', async () => {
-    expect(JSON.parse(await node(['cdk.js'], directory()))).toEqual({ construct: 'Payments/Idempotency' })
-  })
+  if (has('cdk'))
+    it('adds IdempotencyTable from lambda-idempotency/cdk to a stack', async () => {
+      expect(JSON.parse(await node(['cdk.js'], directory()))).toEqual({ construct: 'Payments/Idempotency' })
+    })
 
-  it.runIf(combination.packages.length === optionalPeers.length)(
-    "runs README's handler against DynamoDB Local: one charge, then a replay",
-    async () => {
+  if (everyPeer)
+    it("runs README's handler against DynamoDB Local: one charge, then a replay", async () => {
       const tableName = await createIdempotencyTable(client)
       await cp(join(peerFiles, 'dynamodb-local.mjs'), join(directory(), 'dynamodb-local.mjs'))
       const output = await node(
@@ -262,7 +254,5 @@ describe.each(combinations)('a fresh project with $name', (combination) => {
       expect(charges).toEqual([{ amount: 4200 }])
       const records = await scanTable(client, tableName)
       expect(records.map((record) => record.status?.S)).toEqual(['COMPLETED'])
-    },
-    60_000,
-  )
+    }, 60_000)
 })
