@@ -1,13 +1,15 @@
 import { inspect, parseArgs } from 'node:util'
+import { hideEmfLines } from './emf-lines.js'
 import { startLocalSample } from './local-sample.js'
 
-// `npm start [-- --port 3000 --duplicates --payload 1.0]`: the sample API on this machine.
+// `npm start [-- --port 3000 --duplicates --payload 1.0 --emf]`: the sample API on this machine.
 const { values } = parseArgs({
   options: {
     port: { type: 'string', default: process.env.PORT ?? '3000' },
     duplicates: { type: 'boolean', default: false },
     payload: { type: 'string', default: '2.0' },
     'dynamodb-endpoint': { type: 'string' },
+    emf: { type: 'boolean', default: process.env.SHOW_EMF === '1' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -18,7 +20,8 @@ if (values.help) {
   --port <n>                  port of the API on 127.0.0.1 (default 3000, or $PORT; 0 picks a free one)
   --duplicates                deliver every batch of the order events queue twice
   --payload 2.0|1.0           API Gateway payload: 2.0 = HTTP API (the stack's), 1.0 = REST API
-  --dynamodb-endpoint <url>   use this DynamoDB instead of starting DynamoDB Local`)
+  --dynamodb-endpoint <url>   use this DynamoDB instead of starting DynamoDB Local
+  --emf                       also print the functions' CloudWatch metric lines ({"_aws":...}; or SHOW_EMF=1)`)
   process.exit(0)
 }
 
@@ -34,6 +37,8 @@ if (values.payload !== '2.0' && values.payload !== '1.0') {
 
 // The functions log structured fields (JSON lines in AWS); here, one line per log call.
 inspect.defaultOptions.breakLength = Number.POSITIVE_INFINITY
+// The functions print one EMF line per outcome for CloudWatch; locally the story lines come first.
+hideEmfLines(process.stdout, { showEmf: values.emf })
 
 let sample: Awaited<ReturnType<typeof startLocalSample>>
 try {
@@ -62,9 +67,10 @@ The sample payment API listens on ${sample.url}
   DynamoDB   ${sample.dynamodbEndpoint}   tables ${Object.values(sample.tables).join(', ')}
   SQS        ${sample.sqs.endpoint}   queue ${sample.sqs.queueUrl}
   payload    ${values.payload === '2.0' ? 'HTTP API (2.0)' : 'REST API (1.0)'}${values.duplicates ? ', every queue batch delivered twice' : ''}
+  metrics    ${values.emf ? 'EMF lines ({"_aws":...}) printed, as CloudWatch gets them' : 'EMF lines hidden (npm start -- --emf shows them)'}
 
 Try:
-  curl -i ${sample.url}/payments -H 'Idempotency-Key: order-1001' -H 'content-type: application/json' \\
+  curl -i ${sample.url}/payments -H 'Idempotency-Key: demo-quick-1' -H 'content-type: application/json' \\
     -d '{"amount": 4200, "currency": "EUR", "customer": "cus_42", "sku": "sku_coffee", "quantity": 1}'
   (run it twice: the second answer is the same payment, with Idempotent-Replayed: true)
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { IdempotencyConfigError } from '../errors.js'
 import type { KeyNamespace } from '../key.js'
+import type { DynamoDBSendClient } from '../peer-types.js'
 import { encodeResult } from '../result-codec.js'
 import { DynamoDBStore } from './dynamodb-store.js'
 import type { ClaimOutcome, ClaimRequest, IdempotencyStore, StoredRecord } from './store.js'
@@ -25,8 +25,8 @@ export interface PowertoolsAttributeNames {
 
 /** Options of {@link PowertoolsDynamoDBStore}. */
 export interface PowertoolsDynamoDBStoreOptions {
-  /** A client you configure and own. */
-  client: DynamoDBClient | DynamoDBDocumentClient
+  /** A client you configure and own. A document client works too. */
+  client: DynamoDBClient | DynamoDBSendClient
   /** The table the Powertools deployment used. */
   tableName: string
   /**

@@ -8,6 +8,12 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest'
 import { type LocalSample, startLocalSample } from '../../infra/local/local-sample.js'
 
+// The local SQS server (fauxqs) loads node:sqlite, and Node warns that it is experimental when it is
+// first imported: captured before the imports, and asserted below.
+const warnings = await vi.hoisted(async () =>
+  (await import('../helpers/captured-output.js')).captureWarnings(),
+)
+
 // The page of `npm start` in Debian's Chromium, driven by playwright-core: each scenario is clicked
 // on the page, and what the page shows is checked against the API's own state (the provider's
 // charges, the orders table). No downloaded browser: `.ci/run` installs the `chromium` package.
@@ -279,5 +285,11 @@ describe('the page of the local sample', () => {
     })
     expect(order.status).toBe(400)
     expect(((await order.json()) as { message: string }).message).toContain('got 0')
+  })
+
+  it("warned only that the local SQS server's node:sqlite is experimental", () => {
+    expect(
+      warnings.list.filter((warning) => !/^SQLite is an experimental feature/.test(warning.message)),
+    ).toEqual([])
   })
 })

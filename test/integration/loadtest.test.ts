@@ -3,6 +3,12 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
 import { type LoadSample, startLoadSample } from '../../infra/local/load-sample.js'
 import { type LoadScenarioReport, loadChecks, runLoadScenario } from '../../infra/local/load-scenario.js'
 
+// The local SQS server (fauxqs) loads node:sqlite, and Node warns that it is experimental when it is
+// first imported: captured before the imports, and asserted below.
+const warnings = await vi.hoisted(async () =>
+  (await import('../helpers/captured-output.js')).captureWarnings(),
+)
+
 // `npm run loadtest` in small: the same scenario and checks, in this process, against the test
 // run's DynamoDB Local. 500 payment requests over 10 keys from 10 connections, then 100 order_paid
 // messages of which 30 are duplicates, handled by 5 concurrent pollers.
@@ -87,5 +93,10 @@ describe('the load test, small', () => {
       'payment responses 5xx',
       'charges in the payments table',
     ])
+  })
+  it("warned only that the local SQS server's node:sqlite is experimental", () => {
+    expect(
+      warnings.list.filter((warning) => !/^SQLite is an experimental feature/.test(warning.message)),
+    ).toEqual([])
   })
 })

@@ -15,8 +15,9 @@ import {
   makeIdempotent,
   PowertoolsDynamoDBStore,
 } from '../../src/index.js'
+import { captureConsole } from '../helpers/captured-output.js'
 import { createIdempotencyTable, scanTable } from '../helpers/dynamodb.js'
-import { delay, gate, lambdaContext } from '../helpers/lambda.js'
+import { delay, gate, lambdaContext, until } from '../helpers/lambda.js'
 
 // Records are written by @aws-lambda-powertools/idempotency itself, then read by our store.
 const FUNCTION = 'payments-charge'
@@ -44,6 +45,9 @@ const powertoolsCharge = (
   })
 
 /** The same charge after the switch, on our store. */
+/** Waits until the in-flight call has written its claim, however slow the machine is today. */
+const claimWritten = (tableName: string) => until(async () => (await scanTable(client, tableName)).length > 0)
+
 const ourCharge = (store: IdempotencyStore) => {
   const runs: Payment[] = []
   const charge = makeIdempotent(
@@ -99,7 +103,7 @@ describe('PowertoolsDynamoDBStore on records that Powertools wrote', () => {
       return { chargeId: 'pt_slow', amount: payment.amount }
     })
     const inFlight = legacyCharge({ paymentId: 'p-1', amount: 7 }, context())
-    await delay(200) // Powertools has written its INPROGRESS record by now
+    await claimWritten(tableName) // Powertools has written its INPROGRESS record
 
     const { charge, runs } = ourCharge(new PowertoolsDynamoDBStore({ client, tableName }))
     await expect(charge({ paymentId: 'p-1', amount: 7 }, context())).rejects.toBeInstanceOf(
@@ -128,11 +132,14 @@ describe('PowertoolsDynamoDBStore on records that Powertools wrote', () => {
         config: new IdempotencyConfig({ eventKeyJmesPath: 'paymentId' }),
       },
     )
-    const warn = console.warn
-    console.warn = () => {}
+    const warned = captureConsole('warn')
     const inFlight = legacyCharge({ paymentId: 'p-1', amount: 7 })
-    await delay(200)
-    console.warn = warn
+    await claimWritten(tableName)
+    warned.restore()
+    // Powertools warns that, without a context, it cannot bound the claim.
+    expect(warned.lines).toContain(
+      'Could not determine remaining time left. Did you call registerLambdaContext on IdempotencyConfig?',
+    )
     const [item] = await scanTable(client, tableName)
     expect(item).not.toHaveProperty('in_progress_expiration')
 
@@ -155,7 +162,7 @@ describe('PowertoolsDynamoDBStore on records that Powertools wrote', () => {
     const never = gate()
     const legacyCharge = powertoolsCharge(tableName, async () => never.opened)
     void legacyCharge({ paymentId: 'p-1', amount: 3 }, context(1))
-    await delay(200)
+    await claimWritten(tableName) // with 1 ms left, its in_progress_expiration has passed by then
     const { charge, runs } = ourCharge(new PowertoolsDynamoDBStore({ client, tableName }))
     expect(await charge({ paymentId: 'p-1', amount: 3 }, context())).toEqual({ chargeId: 'ours', amount: 3 })
     expect(runs).toHaveLength(1)
@@ -197,7 +204,7 @@ describe('PowertoolsDynamoDBStore on records that Powertools wrote', () => {
       { store: new PowertoolsDynamoDBStore({ client, tableName }), key: (payment) => payment.paymentId },
     )
     const inFlight = charge({ paymentId: 'p-1', amount: 1 }, context())
-    await delay(200)
+    await claimWritten(tableName)
     let powertoolsRuns = 0
     const after = powertoolsCharge(tableName, async () => ++powertoolsRuns)
     await expect(after({ paymentId: 'p-1', amount: 1 }, context())).rejects.toBeInstanceOf(

@@ -2,14 +2,23 @@ import { randomUUID } from 'node:crypto'
 import { SendMessageCommand } from '@aws-sdk/client-sqs'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest'
 import { type LocalSample, startLocalSample } from '../../infra/local/local-sample.js'
+import { type CapturedEmf, captureEmf } from '../helpers/captured-output.js'
+
+// The local SQS server (fauxqs) loads node:sqlite, and Node warns that it is experimental when it is
+// first imported: captured before the imports, and asserted below.
+const warnings = await vi.hoisted(async () =>
+  (await import('../helpers/captured-output.js')).captureWarnings(),
+)
 
 // The local loop end to end: HTTP requests through the local API Gateway, the real handlers,
 // DynamoDB Local, fauxqs, and the poller that delivers every batch twice.
 let sample: LocalSample
 const lines: string[] = []
 const functionLogs: { message: string; fields: Record<string, unknown> }[] = []
+let emf: CapturedEmf
 
 beforeAll(async () => {
+  emf = captureEmf()
   vi.spyOn(console, 'info').mockImplementation((message: unknown, fields: unknown) => {
     functionLogs.push({ message: String(message), fields: (fields ?? {}) as Record<string, unknown> })
   })
@@ -59,6 +68,7 @@ describe('the local sample', () => {
     const before = await sample.state()
     const first = await pay('order-1001', coffee('cus_retry'))
     const firstBody = await first.text()
+    const metricsBefore = emf.metricNames().length
     const retry = await pay('order-1001', coffee('cus_retry'))
 
     expect(first.status).toBe(201)
@@ -78,6 +88,10 @@ describe('the local sample', () => {
     expect(charged).toHaveLength(1)
     expect(lines).toContain(
       '[api] POST /payments (Idempotency-Key order-1001) -> 201 replayed (the handler did not run)',
+    )
+    // The payment function's metric line for the retry, as CloudWatch would count it.
+    expect(emf.documents.slice(metricsBefore)).toContainEqual(
+      expect.objectContaining({ FunctionName: 'Payment', IdempotencyReplayed: 1, outcome: 'replayed' }),
     )
   })
 
@@ -208,5 +222,11 @@ describe('the local sample', () => {
         },
       ]),
     )
+  })
+
+  it("warned only that the local SQS server's node:sqlite is experimental", () => {
+    expect(
+      warnings.list.filter((warning) => !/^SQLite is an experimental feature/.test(warning.message)),
+    ).toEqual([])
   })
 })

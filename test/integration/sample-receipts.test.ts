@@ -14,6 +14,12 @@ import {
   enableStream,
   startDynamoDBStreamSource,
 } from '../../infra/local/dynamodb-stream-source.js'
+import {
+  type CapturedConsole,
+  type CapturedEmf,
+  captureConsole,
+  captureEmf,
+} from '../helpers/captured-output.js'
 import { createIdempotencyTable } from '../helpers/dynamodb.js'
 
 // The sample's receipt sender on DynamoDB Local's own stream of an orders table, read by the local
@@ -27,10 +33,12 @@ const ordersTable = `orders-${randomUUID()}`
 let source: DynamoDBStreamSource
 let receipts: typeof import('../../infra/functions/order-receipts.js')
 let crashes = 0
+let info: CapturedConsole
+let emf: CapturedEmf
 
 beforeAll(async () => {
-  vi.spyOn(console, 'info').mockImplementation(() => {})
-  vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+  info = captureConsole('info')
+  emf = captureEmf()
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
@@ -109,5 +117,8 @@ describe('the sample receipt sender on the orders table stream', () => {
     expect(source.invocations).toBeGreaterThanOrEqual(4)
     expect(receipts.sentReceipts.map((receipt) => receipt.orderId).sort()).toEqual(orders)
     expect(source.failedRecords).toEqual([])
+    // Its log: one line per receipt sent; its metrics: the duplicates replayed.
+    expect(info.lines.filter((line) => line.startsWith('receipt sent'))).toHaveLength(orders.length)
+    expect(emf.metricNames()).toEqual(expect.arrayContaining(['IdempotencyCompleted', 'IdempotencyReplayed']))
   })
 })

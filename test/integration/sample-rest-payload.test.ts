@@ -1,12 +1,27 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
 import { type LocalSample, startLocalSample } from '../../infra/local/local-sample.js'
+import {
+  type CapturedConsole,
+  type CapturedEmf,
+  captureConsole,
+  captureEmf,
+} from '../helpers/captured-output.js'
+
+// The local SQS server (fauxqs) loads node:sqlite, and Node warns that it is experimental when it is
+// first imported: captured before the imports, and asserted below.
+const warnings = await vi.hoisted(async () =>
+  (await import('../helpers/captured-output.js')).captureWarnings(),
+)
 
 // The same handler behind the REST API payload (1.0): the local server can play either gateway.
 let sample: LocalSample
+let info: CapturedConsole
+let emf: CapturedEmf
 
 beforeAll(async () => {
-  vi.spyOn(console, 'info').mockImplementation(() => {})
+  info = captureConsole('info')
+  emf = captureEmf()
   sample = await startLocalSample({
     port: 0,
     dynamodbEndpoint: inject('dynamoEndpoint'),
@@ -47,5 +62,16 @@ describe('the local sample with the REST API payload', () => {
     const state = await sample.state()
     expect(state.payments).toHaveLength(1)
     expect(state.providerCharges).toBe(1)
+    // What the function printed: one charge, and one metric line per outcome.
+    expect(info.lines.filter((line) => line.startsWith('charge created'))).toHaveLength(1)
+    expect(emf.metricNames()).toEqual(
+      expect.arrayContaining(['IdempotencyClaimed', 'IdempotencyCompleted', 'IdempotencyReplayed']),
+    )
+  })
+
+  it("warned only that the local SQS server's node:sqlite is experimental", () => {
+    expect(
+      warnings.list.filter((warning) => !/^SQLite is an experimental feature/.test(warning.message)),
+    ).toEqual([])
   })
 })

@@ -60,7 +60,11 @@ describe('makeIdempotent under generated interleavings, clock jumps, crashes and
       async () => {
         const details = await fc.check(protocolModelProperty(new Mutant()), { numRuns: 2_000, seed: 42 })
         expect(details.failed).toBe(true)
-        console.info(`protocol model, ${bug}: ${String(details.errorInstance)}`)
+        // What broke, shown when the assertion fails rather than printed on every run.
+        expect(
+          details.errorInstance,
+          `protocol model, ${bug}: ${String(details.errorInstance)}`,
+        ).toBeInstanceOf(Error)
       },
       modelTimeout(120_000),
     )

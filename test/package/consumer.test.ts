@@ -1,72 +1,20 @@
-import { execFile } from 'node:child_process'
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { countingClient, createIdempotencyTable, scanTable } from '../helpers/dynamodb.js'
-import { installedVersion, packageEntries, readPackageJson, repoRoot } from './package-entries.js'
+import { installedVersion, packageEntries, readPackageJson } from './package-entries.js'
+import { childEnv, node, type PackResult, packCleanCopy, run } from './packed.js'
 
 // The package as users get it: packed by `npm pack` (its prepack builds dist from scratch),
 // installed from the tarball into fresh projects in the OS temp dir, type-checked, bundled and run.
 
-const execFileAsync = promisify(execFile)
 const fixtureDirectory = fileURLToPath(new URL('./fixture/', import.meta.url))
 const pkg = readPackageJson()
 const entries = packageEntries(pkg)
 const mainEntry = entries.find((entry) => entry.subpath === '.')
 if (mainEntry === undefined) throw new Error('package.json "exports" has no "." entry')
-
-// npm sets npm_* variables for the scripts it runs (npm test); a nested npm must not inherit the
-// repository's configuration from them.
-const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(name) && name !== 'INIT_CWD' && !name.startsWith('AWS_')) env[name] = value
-  }
-  return { ...env, ...extra }
-}
-
-const run = async (command: string, args: string[], cwd: string, env = childEnv()): Promise<string> => {
-  try {
-    const { stdout } = await execFileAsync(command, args, { cwd, env, maxBuffer: 64 * 1024 * 1024 })
-    return stdout
-  } catch (error) {
-    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }
-    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout}\n${stderr}`, { cause: error })
-  }
-}
-
-// Node as the test runs it (22), for tsc, esbuild and the handler alike.
-const node = (args: string[], cwd: string, env?: NodeJS.ProcessEnv) => run(process.execPath, args, cwd, env)
-
-interface PackResult {
-  tarball: string
-  files: string[]
-}
-
-/**
- * Packs a clean copy of the repository (package.json, the tsconfigs, src and the `files` entries;
- * no dist) with node_modules linked in: the tarball is what a fresh checkout publishes, and the
- * prepack build never touches the working tree's dist.
- */
-const packCleanCopy = async (workDirectory: string): Promise<PackResult> => {
-  const source = join(workDirectory, 'source')
-  const paths = new Set(['package.json', 'tsconfig.json', 'tsconfig.build.json', 'src', ...pkg.files])
-  paths.delete('dist')
-  for (const path of paths) {
-    await cp(join(repoRoot, path), join(source, path), { recursive: true, errorOnExist: true, force: false })
-  }
-  await symlink(join(repoRoot, 'node_modules'), join(source, 'node_modules'), 'dir')
-  const output = await run('npm', ['pack', '--json', '--pack-destination', workDirectory], source)
-  const [packed] = JSON.parse(output) as { filename: string; files: { path: string }[] }[]
-  if (packed === undefined) throw new Error(`npm pack printed no package: ${output}`)
-  return {
-    tarball: join(workDirectory, packed.filename),
-    files: packed.files.map((file) => file.path).sort(),
-  }
-}
 
 interface Project {
   directory: string

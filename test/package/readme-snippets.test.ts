@@ -3,6 +3,7 @@ import { dirname, join, relative } from 'node:path'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 import { packageEntries, readPackageJson, repoRoot } from './package-entries.js'
+import { fencedBlocks, namedFile } from './readme-blocks.js'
 
 // Every ```ts block of README.md compiles against the current sources, so the docs cannot drift
 // from the API. Each block is a module of its own; readme-prelude.d.ts declares the few names
@@ -19,51 +20,20 @@ interface Snippet {
 }
 
 const readmePath = join(repoRoot, 'README.md')
-
-// A block whose first line is a file-name comment (`// handler.ts`) is compiled as that file, so
-// that the README's first handler and its test import each other as a user's two files would.
-const snippetFileName = (firstLine: string | undefined, line: number): string => {
-  const named = /^\/\/ ([a-z][\w.-]*\.ts)$/.exec(firstLine?.trim() ?? '')
-  return named?.[1] !== undefined
-    ? join(repoRoot, 'test', 'package', named[1])
-    : join(repoRoot, 'test', 'package', `readme-snippet-line-${line}.ts`)
-}
 const preludePath = join(repoRoot, 'test', 'package', 'readme-prelude.d.ts')
 const typescriptLanguages = new Set(['ts', 'typescript', 'mts'])
 
-/** The fenced blocks whose info string starts with ts or typescript (CommonMark fences). */
-const extractSnippets = (markdown: string): Snippet[] => {
-  const snippets: Snippet[] = []
-  let heading = '(top)'
-  let open: { fence: string; language: string; line: number; lines: string[] } | undefined
-  markdown.split(/\r?\n/).forEach((text, index) => {
-    if (open === undefined) {
-      const fence = /^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)/.exec(text)
-      if (fence?.[1] !== undefined) {
-        open = { fence: fence[1], language: (fence[2] ?? '').toLowerCase(), line: index + 1, lines: [] }
-      } else if (/^ {0,3}#{1,6}\s/.test(text)) {
-        heading = text.replace(/^ {0,3}#{1,6}\s+/, '').trim()
-      }
-      return
-    }
-    const close = new RegExp(`^ {0,3}${open.fence[0]}{${open.fence.length},}\\s*$`)
-    if (!close.test(text)) {
-      open.lines.push(text)
-      return
-    }
-    if (typescriptLanguages.has(open.language)) {
-      snippets.push({
-        line: open.line,
-        heading,
-        code: `${open.lines.join('\n')}\n`,
-        fileName: snippetFileName(open.lines[0], open.line),
-      })
-    }
-    open = undefined
-  })
-  if (open !== undefined) throw new Error(`README.md:${open.line}: code block is never closed`)
-  return snippets
-}
+// A block whose first line is a file-name comment (`// handler.ts`) is compiled as that file, so
+// that the README's first handler and its test import each other as a user's two files would.
+const extractSnippets = (markdown: string): Snippet[] =>
+  fencedBlocks(markdown)
+    .filter((block) => typescriptLanguages.has(block.language))
+    .map((block) => ({
+      line: block.line,
+      heading: block.heading,
+      code: block.code,
+      fileName: join(repoRoot, 'test', 'package', namedFile(block) ?? `readme-snippet-line-${block.line}.ts`),
+    }))
 
 const pkg = readPackageJson()
 const entries = packageEntries(pkg)
