@@ -351,7 +351,7 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
         ConsistentRead: true,
       }),
     )
-    return Item === undefined ? undefined : this.#toRecord(Item)
+    return Item === undefined ? undefined : this.#toRecord(Item, id)
   }
 
   /**
@@ -382,18 +382,19 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
   // The record that holds a claimed id. One that another library wrote carries no fingerprint of
   // ours: it is honoured by its key alone.
   #existing(item: Record<string, AttributeValue>, request: ClaimRequest): StoredRecord {
-    const record = this.#toRecord(item)
+    const record = this.#toRecord(item, request.id)
     if (this.#dialect.foreign !== undefined && item[this.#names.owner] === undefined) {
       record.fingerprint = request.fingerprint
     }
     return record
   }
 
-  #toRecord(item: Record<string, AttributeValue>): StoredRecord {
+  // The id is the one the item was read by: its key attribute holds nothing else.
+  #toRecord(item: Record<string, AttributeValue>, id: string): StoredRecord {
     const n = this.#names
     const lease = item[n.leaseExpiresAt]?.N
     const record: StoredRecord = {
-      id: item[n.sortKey ?? n.id]?.S ?? '',
+      id,
       status: (item[n.status]?.S === this.#dialect.completed ? 'COMPLETED' : 'IN_PROGRESS') as RecordStatus,
       owner: item[n.owner]?.S ?? '',
       fingerprint: item[n.fingerprint]?.S,

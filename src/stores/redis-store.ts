@@ -245,7 +245,7 @@ export class RedisStore implements IdempotencyStore {
   #remember(id: string, owner: string, open: { header: string; offsetMs: number }): void {
     if (this.#recreate) this.#open.set(openKey(id, owner), open)
     // Claims that never complete nor release (a crash of the protocol itself) must not pile up.
-    if (this.#open.size > MAX_OPEN_CLAIMS) this.#open.delete(this.#open.keys().next().value ?? '')
+    if (this.#open.size > MAX_OPEN_CLAIMS) this.#open.delete(this.#open.keys().next().value as string)
   }
 
   // node-redis stops timing a command once it is written: a paused or partitioned server would
