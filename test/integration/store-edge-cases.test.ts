@@ -170,6 +170,7 @@ describe('PowertoolsDynamoDBStore on records in the Powertools format', () => {
               tags: { SS: ['a', 'b'] },
               sizes: { NS: ['1', '2'] },
               raw: { B: Uint8Array.from([1, 2, 3]) },
+              raws: { BS: [Uint8Array.from([4]), Uint8Array.from([5])] },
             },
           },
         },
@@ -191,8 +192,21 @@ describe('PowertoolsDynamoDBStore on records in the Powertools format', () => {
       tags: ['a', 'b'],
       sizes: [1, 2],
       raw: Buffer.from([1, 2, 3]).toString('base64'),
+      raws: expect.arrayContaining([
+        Buffer.from([4]).toString('base64'),
+        Buffer.from([5]).toString('base64'),
+      ]),
     })
     expect(runs).toBe(0)
+    // Powertools has no scope: a scoped key has a record of its own, which Powertools never wrote.
+    const scoped = makeIdempotent(async (_: string) => ++runs, {
+      store,
+      name: 'n',
+      key: (input) => input,
+      scope: 'tenant-a',
+      logger: false,
+    })
+    await expect(scoped('p-1')).resolves.toBe(1)
   })
 
   it('replays a completed record without data as undefined, and releases the key when its own work fails', async () => {
