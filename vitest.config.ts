@@ -15,9 +15,11 @@ export default defineConfig({
       include: ['src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: '.test-results/coverage',
-      // A little under what the suite reached with every source merged (lines over 96%, branches 89.1%):
-      // a change that leaves code untested fails CI.
-      thresholds: { lines: 96, branches: 88 },
+      // A little under what the suite reached with every source merged (lines over 96%, branches
+      // 89.1%), raised once every uncovered branch of the protocol and the stores was tested or
+      // removed (those files had 34 of their 346 branches uncovered): a change that leaves code
+      // untested fails CI.
+      thresholds: { lines: 96, branches: 89 },
     },
   },
 })

@@ -1,8 +1,7 @@
-import type { Context } from 'aws-lambda'
 import { runWithClaim } from './current-claim.js'
+import { invocationOf } from './durable.js'
 import { IdempotencyConfigError } from './errors.js'
 import { sha256 } from './key.js'
-import { lambdaContext } from './lambda-context.js'
 import { type IdempotencyOptions, resolveOptions } from './options.js'
 import { createProtocol } from './protocol.js'
 import { sourceIdentity } from './sources/default-keys.js'
@@ -22,7 +21,8 @@ export interface MakeIdempotentOptions<TInput> extends IdempotencyOptions<TInput
 /**
  * Wraps any async function with the same guarantees as the middleware. The first argument is the
  * input the key and fingerprint come from; a Lambda context as second argument, when present,
- * gives the function name and the lease.
+ * gives the function name and the lease. Wrapping a durable function handler (its second argument
+ * a `DurableContext`), the replays of one durable execution are one call: they re-enter its claim.
  *
  * @example
  * const chargeOnce = makeIdempotent(charge, { store, key: (payment) => payment.paymentId })
@@ -40,8 +40,9 @@ export const makeIdempotent = <TArgs extends unknown[], TResult>(
   const protocol = createProtocol(resolveOptions(options, name, sourceIdentity))
 
   const idempotentFunction = async function (this: unknown, ...args: TArgs): Promise<TResult> {
-    const [input, context] = args
-    const decision = await protocol.begin(input, lambdaContext(context) as Context | undefined)
+    const [input, contextArgument] = args
+    const { context, durableExecutionArn } = invocationOf(input, contextArgument)
+    const decision = await protocol.begin(input, context, durableExecutionArn)
     if (decision.action === 'replay') return decision.result as TResult
     if (decision.action === 'bypass') return fn.apply(this, args)
     let result: TResult

@@ -1,4 +1,5 @@
 import { attachClaim } from './current-claim.js'
+import { invocationOf } from './durable.js'
 import { IdempotencyConfigError, IdempotencyError } from './errors.js'
 import {
   type HttpIdempotencyOptions,
@@ -12,7 +13,6 @@ import {
   replayResponse,
 } from './http.js'
 import { describeError } from './identity.js'
-import { lambdaContext } from './lambda-context.js'
 import { watchEarlyAnswer } from './middy-request-watch.js'
 import { type IdempotencyOptions, resolveOptions, stripUndefined } from './options.js'
 import type { MiddyMiddleware, MiddyRequest as Request } from './peer-types.js'
@@ -106,11 +106,11 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
   type MiddyRequest = Request<TEvent, TResult>
 
   const idempotentBefore = async (request: MiddyRequest) => {
-    const context = lambdaContext(request.context)
+    const { context, durableExecutionArn } = invocationOf(request.event, request.context)
     const httpEvent = httpRequest(request.event)
     const internal = request.internal as Internal
     if (httpEvent === undefined) {
-      const decision = await protocol.begin(request.event, context)
+      const decision = await protocol.begin(request.event, context, durableExecutionArn)
       if (decision.action === 'replay') {
         // earlyResponse (Middy 6+) skips the handler even when the stored result is undefined.
         request.earlyResponse = decision.result as TResult
@@ -122,7 +122,11 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
     if (!methods.has(httpEvent.method)) return
     let decision: Awaited<ReturnType<typeof httpProtocol.begin>>
     try {
-      decision = await httpProtocol.begin({ event: request.event, http: httpEvent }, context)
+      decision = await httpProtocol.begin(
+        { event: request.event, http: httpEvent },
+        context,
+        durableExecutionArn,
+      )
     } catch (error) {
       if (!(error instanceof IdempotencyError)) throw error
       internal[stateKey] = { answer: problemResponse(error, http.documentation) }

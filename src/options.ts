@@ -82,6 +82,15 @@ export interface IdempotencyOptions<TInput = unknown> {
    */
   leaseMs?: number
   /**
+   * For a durable function handler (`withDurableExecution`): its `ExecutionTimeout`, in seconds. A
+   * durable execution holds its key this long (renewed by each replay of its handler), whatever its
+   * waits, before another execution may take the key over. Set it to the function's
+   * `DurableConfig.ExecutionTimeout`, so that an execution that timed out or was stopped frees its
+   * key after that long.
+   * @default 31_622_400 (366 days, the longest a durable execution runs)
+   */
+  durableTimeoutSeconds?: number
+  /**
    * What a duplicate does while the first call still runs: `'reject'` answers at once with a 409
    * `IdempotencyInProgressError`; `{ waitMs }` waits up to `waitMs` for the result and replays it.
    * @default 'reject'
@@ -138,6 +147,7 @@ export interface ResolvedOptions<TInput = unknown> {
   scope: string | ((input: TInput, context: Context | undefined) => string | undefined)
   ttlSeconds: number
   leaseMs: number
+  durableTimeoutSeconds: number
   waitMs: number
   localCache: number
   required: boolean
@@ -152,9 +162,13 @@ export interface ResolvedOptions<TInput = unknown> {
   source: ((input: TInput) => SourceIdentity | undefined) | undefined
 }
 
+// The longest ExecutionTimeout of a durable function: 366 days.
+const MAX_DURABLE_TIMEOUT_SECONDS = 31_622_400
+
 const defaults = {
   ttlSeconds: 86_400,
   leaseMs: 60_000,
+  durableTimeoutSeconds: MAX_DURABLE_TIMEOUT_SECONDS,
   inProgress: 'reject',
   localCache: 0,
   required: true,
@@ -192,6 +206,14 @@ export const resolveOptions = <TInput>(
   }
   assertInteger('ttlSeconds', merged.ttlSeconds, 1)
   assertInteger('leaseMs', merged.leaseMs, 1)
+  assertInteger('durableTimeoutSeconds', merged.durableTimeoutSeconds, 1)
+  if (merged.durableTimeoutSeconds > MAX_DURABLE_TIMEOUT_SECONDS) {
+    throw new IdempotencyConfigError(
+      'durableTimeoutSeconds',
+      `at most ${MAX_DURABLE_TIMEOUT_SECONDS} (366 days)`,
+      merged.durableTimeoutSeconds,
+    )
+  }
   assertInteger('localCache', merged.localCache, 0)
   assertInteger('compressAboveBytes', merged.compressAboveBytes, 0)
   assertOptionalFunction('onEvent', merged.onEvent)
@@ -221,6 +243,7 @@ export const resolveOptions = <TInput>(
     scope: merged.scope,
     ttlSeconds: merged.ttlSeconds,
     leaseMs: merged.leaseMs,
+    durableTimeoutSeconds: merged.durableTimeoutSeconds,
     waitMs,
     localCache: merged.localCache,
     required: merged.required,

@@ -7,6 +7,7 @@ import {
   committedOtherResult,
   type TransactionState,
 } from './current-claim.js'
+import { durableOwner } from './durable.js'
 import {
   IdempotencyAbandonedError,
   IdempotencyConfigError,
@@ -40,8 +41,12 @@ export type Decision =
 
 /** The claim / complete / release protocol behind every entry point. */
 export interface Protocol<TInput> {
-  /** Reads the key, then claims it, replays its result, or throws an `IdempotencyError`. */
-  begin(input: TInput, context: Context | undefined): Promise<Decision>
+  /**
+   * Reads the key, then claims it, replays its result, or throws an `IdempotencyError`. A call
+   * inside a durable execution (`durableExecutionArn`) re-enters the claim of its own earlier
+   * replays instead of meeting it as a duplicate in progress.
+   */
+  begin(input: TInput, context: Context | undefined, durableExecutionArn?: string): Promise<Decision>
   /**
    * Stores the result of a claimed call. Never makes the work run again: a failed or fenced
    * completion is logged and the caller still gets its result. A result that cannot be stored is
@@ -105,7 +110,11 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
     return { action: 'replay', result: decodeResult(unpackResult(stored)) }
   }
 
-  const begin = async (input: TInput, context: Context | undefined): Promise<Decision> => {
+  const begin = async (
+    input: TInput,
+    context: Context | undefined,
+    durableExecutionArn?: string,
+  ): Promise<Decision> => {
     let identity: ReturnType<typeof identify>
     try {
       identity = identify(options, input, context)
@@ -126,11 +135,16 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
       return replay(id, cached.result, true)
     }
 
-    const owner = randomUUID()
+    // A durable execution owns its claim across all its replays; any other call owns its own.
+    const durable = durableExecutionArn !== undefined
+    const owner = durable ? durableOwner(durableExecutionArn) : randomUUID()
     const waitUntil = performance.now() + options.waitMs
     for (let delay = FIRST_POLL_MS; ; delay = Math.min(delay * 2, MAX_POLL_MS)) {
       const nowMs = now()
-      const leaseExpiresAtMs = nowMs + leaseFor(options, context)
+      // A durable execution spans many invocations and waits: its lease is its own timeout,
+      // renewed by every replay, not what is left of the current invocation.
+      const leaseExpiresAtMs =
+        nowMs + (durable ? options.durableTimeoutSeconds * 1000 : leaseFor(options, context))
       const request: ClaimRequest = {
         id,
         owner,
@@ -143,6 +157,7 @@ export const createProtocol = <TInput>(options: ResolvedOptions<TInput>): Protoc
           : Math.max(expirySeconds(nowMs, ttlSeconds), Math.ceil(leaseExpiresAtMs / 1000)),
         nowMs,
         keepAbandoned: block,
+        reentrant: durable,
       }
       let outcome: ClaimOutcome
       try {

@@ -89,7 +89,11 @@ export interface RecordDialect {
 
 const ownDialect: RecordDialect = { inProgress: 'IN_PROGRESS', completed: 'COMPLETED' }
 
-type ClaimCondition = { ConditionExpression: string; ExpressionAttributeNames: Record<string, string> }
+type ClaimCondition = {
+  ConditionExpression: string
+  ExpressionAttributeNames: Record<string, string>
+  ExpressionAttributeValues: Record<string, AttributeValue>
+}
 type ItemKey = Record<string, AttributeValue>
 
 /**
@@ -132,8 +136,6 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
   readonly #partitionValue: ((id: string) => string) | undefined
   readonly #dialect: RecordDialect
   readonly #completeNames: Record<string, string>
-  readonly #claimKeeping: ClaimCondition
-  readonly #claimTakingOver: ClaimCondition
 
   /** @param dialect internal: the record format (see `PowertoolsDynamoDBStore`) */
   constructor(options: DynamoDBStoreOptions, dialect: RecordDialect = ownDialect) {
@@ -169,21 +171,6 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
     }
     this.#partitionValue = resolvePartitionValue(this.#names.sortKey, options.partitionValue)
     const n = this.#names
-    // The key is free when no record holds it, when its record has expired (DynamoDB's TTL deletes
-    // items up to 48 hours late, so expiry is checked here, not left to TTL), or when the record is
-    // an abandoned claim whose owner's lease has ended, unless the caller keeps abandoned claims.
-    this.#claimKeeping = {
-      ConditionExpression: 'attribute_not_exists(#id) OR #expiration <= :nowSeconds',
-      ExpressionAttributeNames: { '#id': n.id, '#expiration': n.expiration },
-    }
-    this.#claimTakingOver = {
-      ConditionExpression: `${this.#claimKeeping.ConditionExpression} OR (#status = :inProgress AND #lease <= :nowMs)`,
-      ExpressionAttributeNames: {
-        ...this.#claimKeeping.ExpressionAttributeNames,
-        '#status': n.status,
-        '#lease': n.leaseExpiresAt,
-      },
-    }
     this.#completeNames = {
       '#expiration': n.expiration,
       '#status': n.status,
@@ -208,13 +195,7 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
         new PutItemCommand({
           TableName: this.#tableName,
           Item: item,
-          ...(request.keepAbandoned ? this.#claimKeeping : this.#claimTakingOver),
-          ExpressionAttributeValues: {
-            ':nowSeconds': { N: String(Math.floor(request.nowMs / 1000)) },
-            ...(request.keepAbandoned
-              ? {}
-              : { ':nowMs': { N: String(request.nowMs) }, ':inProgress': { S: this.#dialect.inProgress } }),
-          },
+          ...this.#claimCondition(request),
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       )
@@ -229,6 +210,39 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
       )
       if (Item === undefined) return this.claim(request) // deleted in between: try again
       return { claimed: false, existing: this.#existing(Item, request) }
+    }
+  }
+
+  // The key is free when no record holds it, when its record has expired (DynamoDB's TTL deletes
+  // items up to 48 hours late, so expiry is checked here, not left to TTL), or when the record is
+  // an abandoned claim whose owner's lease has ended, unless the caller keeps abandoned claims. A
+  // durable execution's replay (`reentrant`) also re-enters its own claim: the same owner's
+  // IN_PROGRESS record, whatever its lease.
+  #claimCondition(request: ClaimRequest): ClaimCondition {
+    const n = this.#names
+    let expression = 'attribute_not_exists(#id) OR #expiration <= :nowSeconds'
+    const names: Record<string, string> = { '#id': n.id, '#expiration': n.expiration }
+    const values: Record<string, AttributeValue> = {
+      ':nowSeconds': { N: String(Math.floor(request.nowMs / 1000)) },
+    }
+    if (request.keepAbandoned !== true) {
+      expression += ' OR (#status = :inProgress AND #lease <= :nowMs)'
+      names['#lease'] = n.leaseExpiresAt
+      values[':nowMs'] = { N: String(request.nowMs) }
+    }
+    if (request.reentrant === true) {
+      expression += ' OR (#status = :inProgress AND #owner = :owner)'
+      names['#owner'] = n.owner
+      values[':owner'] = { S: request.owner }
+    }
+    if (expression.includes('#status')) {
+      names['#status'] = n.status
+      values[':inProgress'] = { S: this.#dialect.inProgress }
+    }
+    return {
+      ConditionExpression: expression,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
     }
   }
 
@@ -337,7 +351,7 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
         ConsistentRead: true,
       }),
     )
-    return Item === undefined ? undefined : this.#toRecord(Item)
+    return Item === undefined ? undefined : this.#toRecord(Item, id)
   }
 
   /**
@@ -368,18 +382,19 @@ export class DynamoDBStore implements IdempotencyStore, TransactionalStore {
   // The record that holds a claimed id. One that another library wrote carries no fingerprint of
   // ours: it is honoured by its key alone.
   #existing(item: Record<string, AttributeValue>, request: ClaimRequest): StoredRecord {
-    const record = this.#toRecord(item)
+    const record = this.#toRecord(item, request.id)
     if (this.#dialect.foreign !== undefined && item[this.#names.owner] === undefined) {
       record.fingerprint = request.fingerprint
     }
     return record
   }
 
-  #toRecord(item: Record<string, AttributeValue>): StoredRecord {
+  // The id is the one the item was read by: its key attribute holds nothing else.
+  #toRecord(item: Record<string, AttributeValue>, id: string): StoredRecord {
     const n = this.#names
     const lease = item[n.leaseExpiresAt]?.N
     const record: StoredRecord = {
-      id: item[n.sortKey ?? n.id]?.S ?? '',
+      id,
       status: (item[n.status]?.S === this.#dialect.completed ? 'COMPLETED' : 'IN_PROGRESS') as RecordStatus,
       owner: item[n.owner]?.S ?? '',
       fingerprint: item[n.fingerprint]?.S,

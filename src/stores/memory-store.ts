@@ -3,6 +3,7 @@ import {
   type ClaimRequest,
   type IdempotencyStore,
   isFree,
+  reenters,
   type StoredRecord,
 } from './store.js'
 
@@ -33,7 +34,11 @@ export class MemoryStore implements IdempotencyStore {
 
   async claim(request: ClaimRequest): Promise<ClaimOutcome> {
     const existing = this.#records.get(request.id)
-    if (existing !== undefined && !isFree(existing, request.nowMs, request.keepAbandoned)) {
+    if (
+      existing !== undefined &&
+      !isFree(existing, request.nowMs, request.keepAbandoned) &&
+      !reenters(existing, request)
+    ) {
       return { claimed: false, existing: { ...existing } }
     }
     this.#records.set(request.id, {

@@ -185,7 +185,8 @@ const plain = (value: AttributeValue): unknown => {
   if (value.SS !== undefined) return value.SS
   if (value.NS !== undefined) return value.NS.map(Number)
   if (value.B !== undefined) return Buffer.from(value.B).toString('base64')
-  return undefined
+  // The last of DynamoDB's ten types: BS, a set of binaries.
+  return (value.BS as Uint8Array[]).map((binary) => Buffer.from(binary).toString('base64'))
 }
 
 const optionalString = (option: string, value: unknown): string | undefined => {

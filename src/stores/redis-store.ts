@@ -162,6 +162,7 @@ export class RedisStore implements IdempotencyStore {
       request.keepAbandoned === true ? '1' : '0',
       this.#serverClock ? 'server' : 'caller',
       String(this.#marginMs),
+      request.reentrant === true ? request.owner : '',
     ]
     const pending = this.#run(claimScript, key, args)
     let reply: unknown
@@ -244,7 +245,7 @@ export class RedisStore implements IdempotencyStore {
   #remember(id: string, owner: string, open: { header: string; offsetMs: number }): void {
     if (this.#recreate) this.#open.set(openKey(id, owner), open)
     // Claims that never complete nor release (a crash of the protocol itself) must not pile up.
-    if (this.#open.size > MAX_OPEN_CLAIMS) this.#open.delete(this.#open.keys().next().value ?? '')
+    if (this.#open.size > MAX_OPEN_CLAIMS) this.#open.delete(this.#open.keys().next().value as string)
   }
 
   // node-redis stops timing a command once it is written: a paused or partitioned server would
@@ -329,7 +330,8 @@ end
 `
 
 // KEYS[1] record key; ARGV: the IN_PROGRESS header, the caller's clock (ms), '1' to keep an
-// abandoned claim, whose clock judges ('caller' or 'server'), the expiry margin (ms).
+// abandoned claim, whose clock judges ('caller' or 'server'), the expiry margin (ms), and the owner
+// whose own IN_PROGRESS record the claim re-enters (a durable replay), or ''.
 // Returns { the value that holds the key, or false when claimed; Redis's clock in ms }.
 // No script flags on purpose: Redis then checks maxmemory at the first write, so a full Redis
 // refuses a new claim (OOM) but still reports the record that holds the key.
@@ -349,6 +351,7 @@ if current then
   if ARGV[4] == 'server' then now = servernow + (tonumber(record.offsetMs) or 0) end
   local free = record.expiresAtSeconds * 1000 <= now
     or (not keep and record.status == 'IN_PROGRESS' and (tonumber(record.leaseExpiresAtMs) or 0) <= now)
+    or (ARGV[6] ~= '' and record.status == 'IN_PROGRESS' and record.owner == ARGV[6])
   if not free then return { current, string.format('%d', servernow) } end
 end
 local offset = callernow - servernow

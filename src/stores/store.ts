@@ -34,6 +34,13 @@ export interface ClaimRequest {
    * reports it, so work that must never re-run automatically stays blocked. @default false
    */
   keepAbandoned?: boolean
+  /**
+   * When true, an `IN_PROGRESS` record that `owner` itself holds is claimed again, its lease and
+   * expiry renewed, whether or not its lease has ended: the owner is one durable execution, whose
+   * every replay runs the handler from the start. A completed record is never claimed again.
+   * @default false
+   */
+  reentrant?: boolean
 }
 
 /** The outcome of a claim: taken, or the live record that holds the key. */
@@ -47,7 +54,8 @@ export type ClaimOutcome = { claimed: true } | { claimed: false; existing: Store
  *   An id is free when it has no record, its record has expired (`expiresAtSeconds` passed,
  *   whether or not the store has deleted it yet), or its record is `IN_PROGRESS` with a lease
  *   that has ended (the owner is presumed dead and is taken over), unless the request says
- *   `keepAbandoned`. See {@link isFree}.
+ *   `keepAbandoned`. A `reentrant` request also claims an `IN_PROGRESS` record of its own owner.
+ *   See {@link isFree} and {@link reenters}.
  * - `complete` and `release` act only while `owner` still owns the `IN_PROGRESS` record, and
  *   report `false` otherwise (fenced: a late invocation never touches its successor's record).
  *
@@ -124,3 +132,7 @@ export const isTransactional = (store: IdempotencyStore): store is IdempotencySt
 export const isFree = (record: StoredRecord, nowMs: number, keepAbandoned = false): boolean =>
   record.expiresAtSeconds * 1000 <= nowMs ||
   (!keepAbandoned && record.status === 'IN_PROGRESS' && (record.leaseExpiresAtMs ?? 0) <= nowMs)
+
+/** True when a `reentrant` claim finds the `IN_PROGRESS` record of its own owner (a durable replay). */
+export const reenters = (record: StoredRecord, request: ClaimRequest): boolean =>
+  request.reentrant === true && record.status === 'IN_PROGRESS' && record.owner === request.owner

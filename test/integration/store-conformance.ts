@@ -842,6 +842,74 @@ export const describeStoreConformance = (storeName: string, createFixture: () =>
         expect(await store.release('missing', 'a')).toBe(false)
         expect(await store.complete('missing', 'a', '"r"', 1)).toBe(false)
       })
+
+      it("lets a reentrant claim re-enter its own owner's IN_PROGRESS record, renewing its lease", async () => {
+        const nowMs = Date.now()
+        const reentrant = { reentrant: true }
+        await store.claim(claimRequest('r-1', 'execution-a', nowMs, reentrant))
+        // A replay of the same durable execution, before and after its lease ended.
+        const replay = { ...reentrant, leaseExpiresAtMs: nowMs + 7_000 }
+        expect(await store.claim(claimRequest('r-1', 'execution-a', nowMs + 500, replay))).toEqual({
+          claimed: true,
+        })
+        expect(await store.get('r-1')).toMatchObject({
+          status: 'IN_PROGRESS',
+          owner: 'execution-a',
+          leaseExpiresAtMs: nowMs + 7_000,
+        })
+        expect(
+          await store.claim(
+            claimRequest('r-1', 'execution-a', nowMs + 9_000, {
+              ...replay,
+              leaseExpiresAtMs: nowMs + 20_000,
+            }),
+          ),
+        ).toEqual({ claimed: true })
+        // Another execution, reentrant or not, still meets a claim in progress.
+        for (const other of [{}, reentrant]) {
+          expect(await store.claim(claimRequest('r-1', 'execution-b', nowMs + 10_000, other))).toMatchObject({
+            claimed: false,
+            existing: { owner: 'execution-a', status: 'IN_PROGRESS', leaseExpiresAtMs: nowMs + 20_000 },
+          })
+        }
+        expect(await store.complete('r-1', 'execution-a', '"done"', Math.floor(nowMs / 1000) + 60)).toBe(true)
+        // Completed: even its own owner replays it rather than claiming it again.
+        expect(
+          await store.claim(claimRequest('r-1', 'execution-a', nowMs + 11_000, reentrant)),
+        ).toMatchObject({
+          claimed: false,
+          existing: { owner: 'execution-a', status: 'COMPLETED', result: '"done"' },
+        })
+      })
+
+      it('re-enters only when asked to, and also when abandoned claims are kept', async () => {
+        const nowMs = Date.now()
+        await store.claim(claimRequest('r-2', 'execution-a', nowMs))
+        // Without `reentrant`, the same owner meets its own live claim (a plain call never re-enters).
+        expect(await store.claim(claimRequest('r-2', 'execution-a', nowMs + 500))).toMatchObject({
+          claimed: false,
+          existing: { owner: 'execution-a' },
+        })
+        const blocking = { keepAbandoned: true }
+        // The lease ended: a kept abandoned claim blocks others, but its own execution re-enters it.
+        expect((await store.claim(claimRequest('r-2', 'execution-b', nowMs + 5_000, blocking))).claimed).toBe(
+          false,
+        )
+        expect(
+          await store.claim(
+            claimRequest('r-2', 'execution-a', nowMs + 5_000, { ...blocking, reentrant: true }),
+          ),
+        ).toEqual({ claimed: true })
+        expect(
+          (
+            await store.claim(
+              claimRequest('r-2', 'execution-b', nowMs + 5_500, { ...blocking, reentrant: true }),
+            )
+          ).claimed,
+        ).toBe(false)
+        expect(await store.release('r-2', 'execution-a')).toBe(true)
+        expect(await store.get('r-2')).toBeUndefined()
+      })
     })
   })
 }

@@ -65,10 +65,33 @@ export class EarlyTakeoverStore extends MemoryStore {
   }
 }
 
+/**
+ * A reentrant claim (a durable execution's replay) re-enters any IN_PROGRESS record, not only its
+ * own owner's: a second execution with the same key takes the first one's claim over.
+ */
+export class ReentryWithoutOwnerCheckStore extends MemoryStore {
+  override async claim(request: ClaimRequest): Promise<ClaimOutcome> {
+    const held = await this.get(request.id)
+    if (request.reentrant === true && held?.status === 'IN_PROGRESS') {
+      // Claims as if the holder's lease had ended, whoever the holder is.
+      return super.claim({ ...request, nowMs: Math.max(request.nowMs, held.leaseExpiresAtMs ?? 0) })
+    }
+    return super.claim(request)
+  }
+}
+
 /** Every mutant, by the bug it has. */
 export const mutants = {
   'unconditional release': UnconditionalReleaseStore,
   'complete without the owner check': CompleteWithoutOwnerCheckStore,
   'expiry compared in the wrong unit': ExpiryInWrongUnitStore,
   'takeover before the lease ends': EarlyTakeoverStore,
+} as const
+
+/**
+ * Mutants of the reentrant claim, which only a durable execution's replay sends: the store model
+ * generates such claims, the protocol model (plain calls) does not.
+ */
+export const reentryMutants = {
+  're-entry without the owner check': ReentryWithoutOwnerCheckStore,
 } as const

@@ -7,7 +7,9 @@ import type { ClaimOutcome, ClaimRequest, StoredRecord } from '../../src/index.j
  * - A claim succeeds when the id has no record, its record has expired on the caller's clock
  *   (`expiresAtSeconds * 1000 <= nowMs`, whether or not a TTL sweep has removed it), or its record
  *   is IN_PROGRESS with a lease that ended on the caller's clock (unless `keepAbandoned`).
- *   Otherwise it reports the record that holds the id, unchanged.
+ *   A `reentrant` claim also succeeds on an IN_PROGRESS record of its own owner, whatever its
+ *   lease (a durable execution replaying its handler). Otherwise it reports the record that holds
+ *   the id, unchanged.
  * - complete and release act only on an IN_PROGRESS record held by the same owner.
  */
 
@@ -36,7 +38,8 @@ export const applyOp = (state: ModelState, step: StoreOp): OpAnswer => {
       const free =
         held === undefined ||
         expired(held, request.nowMs) ||
-        (!request.keepAbandoned && leaseEnded(held, request.nowMs))
+        (!request.keepAbandoned && leaseEnded(held, request.nowMs)) ||
+        (request.reentrant === true && held.status === 'IN_PROGRESS' && held.owner === request.owner)
       if (!free) return { claimed: false, existing: { ...held } }
       state.set(request.id, {
         id: request.id,

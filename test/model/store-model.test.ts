@@ -5,7 +5,7 @@ import { DynamoDBStore, type IdempotencyStore, MemoryStore } from '../../src/ind
 import { RedisStore } from '../../src/redis.js'
 import { countingClient, createIdempotencyTable } from '../helpers/dynamodb.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
-import { mutants } from './mutants.js'
+import { mutants, reentryMutants } from './mutants.js'
 import { checkModel, modelTimeout, storeModelProperty } from './store-model.js'
 
 // CI runs a bounded number of schedules per store; `npm run test:model:long` runs a long
@@ -66,7 +66,7 @@ describe('the store contract under generated schedules', () => {
 })
 
 describe('the model check catches broken stores', () => {
-  for (const [bug, Mutant] of Object.entries(mutants)) {
+  for (const [bug, Mutant] of Object.entries({ ...mutants, ...reentryMutants })) {
     it(`fails on a store with ${bug}, with a short counterexample`, async () => {
       const details = await fc.check(storeModelProperty(new Mutant()), { numRuns: 2_000, seed: 42 })
       expect(details.failed).toBe(true)

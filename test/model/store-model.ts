@@ -56,10 +56,11 @@ const claimSpec = (
   ttlSeconds: number,
   keepAbandoned: boolean,
   fingerprint: string | undefined,
+  reentrant: boolean,
 ): OpSpec => ({
   key,
   describe: () =>
-    `claim(${key}, ${owner}, caller ${caller}, lease ${leaseMs}ms, ttl ${ttlSeconds}s${keepAbandoned ? ', keepAbandoned' : ''}${fingerprint === undefined ? '' : `, ${fingerprint}`})`,
+    `claim(${key}, ${owner}, caller ${caller}, lease ${leaseMs}ms, ttl ${ttlSeconds}s${keepAbandoned ? ', keepAbandoned' : ''}${reentrant ? ', reentrant' : ''}${fingerprint === undefined ? '' : `, ${fingerprint}`})`,
   build: (m) => {
     const nowMs = callerNow(m, caller)
     const leaseExpiresAtMs = nowMs + leaseMs
@@ -76,6 +77,7 @@ const claimSpec = (
       expiresAtSeconds,
       nowMs,
       keepAbandoned,
+      ...(reentrant ? { reentrant } : {}),
     }
     return { op: 'claim', request }
   },
@@ -218,7 +220,17 @@ const opSpec: fc.Arbitrary<OpSpec> = fc.oneof(
   {
     weight: 4,
     arbitrary: fc
-      .tuple(caller, key, owner, leaseMs, ttlSeconds, fc.boolean(), fc.constantFrom('fa', 'fb', undefined))
+      .tuple(
+        caller,
+        key,
+        owner,
+        leaseMs,
+        ttlSeconds,
+        fc.boolean(),
+        fc.constantFrom('fa', 'fb', undefined),
+        // A durable execution's replay re-enters its own claim.
+        fc.boolean(),
+      )
       .map((args) => claimSpec(...args)),
   },
   {

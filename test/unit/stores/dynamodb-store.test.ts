@@ -2,6 +2,7 @@ import {
   ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import middy from '@middy/core'
@@ -71,6 +72,48 @@ describe('DynamoDBStore at the SDK boundary', () => {
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       ConditionExpression: expect.stringContaining('attribute_not_exists'),
       Item: { status: { S: 'IN_PROGRESS' }, expiration: { N: expect.any(String) } },
+    })
+  })
+
+  it('claims again when the failed put returns no item and the record is gone by the time it is read', async () => {
+    const conditionFailed = new ConditionalCheckFailedException({
+      message: 'The conditional request failed',
+      $metadata: {},
+    })
+    dynamo.on(PutItemCommand).rejectsOnce(conditionFailed).resolves({})
+    dynamo.on(GetItemCommand).resolves({})
+    dynamo.on(UpdateItemCommand).resolves({})
+    const { handler, charges } = chargeOnce()
+    await expect(handler({ id: 'p-5' }, lambdaContext())).resolves.toEqual({ charged: 'p-5' })
+    expect(charges).toEqual(['p-5'])
+    expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(2)
+  })
+})
+
+describe('DynamoDBStore.transactWrite at the SDK boundary', () => {
+  const completion = { id: 'r', owner: 'o', result: '1', expiresAtSeconds: 60 }
+
+  it('refuses a client without send(), naming it', async () => {
+    await expect(store.transactWrite({ region: 'x' }, [], completion)).rejects.toThrow(
+      /option "client" must be a DynamoDBClient or DynamoDBDocumentClient, got \{"region":"x"\}/,
+    )
+    expect(dynamo.calls()).toHaveLength(0)
+  })
+
+  it('passes a failure other than a cancelled transaction on unchanged', async () => {
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })
+    dynamo.on(TransactWriteItemsCommand).rejects(throttled)
+    await expect(store.transactWrite(client, [], completion)).rejects.toBe(throttled)
+  })
+
+  it('sends items it cannot read a key from in the low-level form, for DynamoDB to judge', async () => {
+    dynamo.on(TransactWriteItemsCommand).resolves({})
+    const odd = [undefined, {}, { ConditionCheck: { TableName: 't' } }, { Put: { TableName: 't', Item: {} } }]
+    await expect(store.transactWrite(client, odd, completion)).resolves.toBe(true)
+    const [call] = dynamo.commandCalls(TransactWriteItemsCommand)
+    expect(call?.args[0].input.TransactItems).toHaveLength(5)
+    expect(call?.args[0].input.TransactItems?.[4]).toMatchObject({
+      Update: { Key: { id: { S: 'r' } }, ExpressionAttributeValues: { ':owner': { S: 'o' } } },
     })
   })
 })

@@ -127,4 +127,48 @@ describe('RedisStore failures', () => {
     await expect(store.release(request.id, 'o')).rejects.toBe(closed)
     await expect(store.get(request.id)).rejects.toBe(closed)
   })
+
+  it('runs a script the server does not know with EVAL, and passes on what EVAL fails with', async () => {
+    const noscript = new Error('NOSCRIPT No matching script. Please use EVAL.')
+    const denied = new Error('NOPERM this user has no permissions to run the eval command')
+    const sent: string[] = []
+    const fresh: RedisStoreClient = {
+      get: async () => null,
+      evalSha: async () => {
+        sent.push('evalSha')
+        throw noscript
+      },
+      eval: async () => {
+        sent.push('eval')
+        throw denied
+      },
+    }
+    await expect(new RedisStore({ client: fresh }).claim(request)).rejects.toBe(denied)
+    expect(sent).toEqual(['evalSha', 'eval'])
+    const old = new Error('ERR this Redis is older than 7.0')
+    const error = await new RedisStore({ client: { ...fresh, eval: async () => Promise.reject(old) } })
+      .claim(request)
+      .catch((e: unknown) => e)
+    expect((error as Error).message).toMatch(/needs Redis 7.0 or newer, or Valkey/)
+    expect((error as Error).cause).toBe(old)
+  })
+
+  it('refuses a reply that no Redis gives, naming it', async () => {
+    const odd = (reply: unknown): RedisStoreClient => ({
+      get: async () => reply,
+      eval: async () => reply,
+      evalSha: async () => reply,
+    })
+    await expect(new RedisStore({ client: odd('OK') }).claim(request)).rejects.toThrow(
+      'RedisStore: unexpected reply from Redis: OK',
+    )
+    await expect(new RedisStore({ client: odd(42) }).get(request.id)).rejects.toThrow(
+      'RedisStore: unexpected reply from Redis: 42',
+    )
+    // A client with a type mapping answers with Buffers: read as UTF-8.
+    const header = '{"status":"COMPLETED","owner":"o","expiresAtSeconds":60,"offsetMs":0}'
+    await expect(
+      new RedisStore({ client: odd(Buffer.from(`${header}\n"r"`)) }).get(request.id),
+    ).resolves.toMatchObject({ status: 'COMPLETED', result: '"r"' })
+  })
 })
