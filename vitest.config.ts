@@ -15,11 +15,10 @@ export default defineConfig({
       include: ['src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: '.test-results/coverage',
-      // A little under what the suite reached with every source merged (lines over 96%, branches
-      // 89.1%), raised once every uncovered branch of the protocol and the stores was tested or
-      // removed (those files had 34 of their 346 branches uncovered): a change that leaves code
-      // untested fails CI.
-      thresholds: { lines: 96, branches: 89 },
+      // A little under what the whole suite reaches (lines 97.6%, branches 91.7%, with every
+      // uncovered branch of the protocol and the stores tested or removed): a change that leaves
+      // code untested fails CI.
+      thresholds: { lines: 97, branches: 90 },
     },
   },
 })
