@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
@@ -6,8 +6,10 @@ import { packageEntries, readPackageJson, repoRoot } from './package-entries.js'
 import { fencedBlocks, namedFile } from './readme-blocks.js'
 
 // Every ```ts block of README.md compiles against the current sources, so the docs cannot drift
-// from the API. Each block is a module of its own; readme-prelude.d.ts declares the few names
-// (store, charge, context...) that snippets use without defining them.
+// from the API. Each block is a module of its own that imports every name it uses, as a user would
+// write it: the package, its peers, and the user's own code (`charge`, `store`...) from the
+// user's modules in readme-modules/, next to which the block is compiled. No global declarations:
+// a name a block neither defines nor imports fails the test (TS2304).
 
 interface Snippet {
   /** README line of the opening fence. */
@@ -20,7 +22,8 @@ interface Snippet {
 }
 
 const readmePath = join(repoRoot, 'README.md')
-const preludePath = join(repoRoot, 'test', 'package', 'readme-prelude.d.ts')
+/** The user's own modules that blocks import (`./payments.js`...); the blocks are compiled here. */
+const modulesDir = join(repoRoot, 'test', 'package', 'readme-modules')
 const typescriptLanguages = new Set(['ts', 'typescript', 'mts'])
 
 // A block whose first line is a file-name comment (`// handler.ts`) is compiled as that file, so
@@ -32,7 +35,7 @@ const extractSnippets = (markdown: string): Snippet[] =>
       line: block.line,
       heading: block.heading,
       code: block.code,
-      fileName: join(repoRoot, 'test', 'package', namedFile(block) ?? `readme-snippet-line-${block.line}.ts`),
+      fileName: join(modulesDir, namedFile(block) ?? `readme-snippet-line-${block.line}.ts`),
     }))
 
 const pkg = readPackageJson()
@@ -40,26 +43,29 @@ const entries = packageEntries(pkg)
 
 /**
  * Points imports of the package (`'lambda-idempotency'`, `'lambda-idempotency/cdk'`) at the source
- * of that exports entry. A subpath the exports map does not have is an error.
+ * of that exports entry. A subpath the exports map does not have is an error naming `where`.
  */
-const rewriteImports = (snippet: Snippet): string =>
-  snippet.code.replace(
+const rewriteImports = (code: string, fileName: string, where: string): string =>
+  code.replace(
     new RegExp(`(['"])(${pkg.name}(?:/[^'"]*)?)\\1`, 'g'),
     (_, quote: string, specifier: string) => {
       const entry = entries.find((candidate) => candidate.specifier === specifier)
       if (entry === undefined) {
-        throw new Error(
-          `README.md:${snippet.line} imports '${specifier}', which package.json "exports" does not have`,
-        )
+        throw new Error(`${where} imports '${specifier}', which package.json "exports" does not have`)
       }
-      const path = relative(dirname(snippet.fileName), entry.source).replace(/\.ts$/, '.js')
+      const path = relative(dirname(fileName), entry.source).replace(/\.ts$/, '.js')
       return `${quote}${path.startsWith('.') ? path : `./${path}`}${quote}`
     },
   )
 
 const snippets = extractSnippets(readFileSync(readmePath, 'utf8'))
 
-/** One program for the prelude and every snippet, with the repository's strict options. */
+/** The user's modules: real files, compiled here (they import the package as a user would). */
+const userModules = readdirSync(modulesDir)
+  .filter((file) => file.endsWith('.ts'))
+  .map((file) => join(modulesDir, file))
+
+/** One program for the user's modules and every snippet, with the repository's strict options. */
 const compile = () => {
   const config = ts.getParsedCommandLineOfConfigFile(join(repoRoot, 'tsconfig.json'), undefined, {
     ...ts.sys,
@@ -74,7 +80,16 @@ const compile = () => {
     noEmit: true,
     moduleDetection: ts.ModuleDetectionKind.Force,
   }
-  const sources = new Map(snippets.map((snippet) => [snippet.fileName, rewriteImports(snippet)]))
+  const sources = new Map([
+    ...userModules.map((file): [string, string] => [
+      file,
+      rewriteImports(readFileSync(file, 'utf8'), file, relative(repoRoot, file)),
+    ]),
+    ...snippets.map((snippet): [string, string] => [
+      snippet.fileName,
+      rewriteImports(snippet.code, snippet.fileName, `README.md:${snippet.line}`),
+    ]),
+  ])
   const host = ts.createCompilerHost(options)
   const { getSourceFile, fileExists, readFile } = host
   host.getSourceFile = (fileName, language, ...rest) => {
@@ -85,7 +100,7 @@ const compile = () => {
   }
   host.fileExists = (fileName) => sources.has(fileName) || fileExists.call(host, fileName)
   host.readFile = (fileName) => sources.get(fileName) ?? readFile.call(host, fileName)
-  return ts.createProgram({ rootNames: [preludePath, ...sources.keys()], options, host })
+  return ts.createProgram({ rootNames: [...sources.keys()], options, host })
 }
 
 const program = compile()
@@ -104,19 +119,28 @@ const diagnosticsOf = (fileName: string, toLocation: (line: number, column: numb
 }
 
 describe('README.md TypeScript snippets', () => {
-  it('finds the snippets, each with its heading', () => {
+  it('finds the snippets, each with its heading, and the user modules they import', () => {
     expect(snippets.length).toBeGreaterThan(0)
     expect(snippets.some((snippet) => snippet.code.includes(`from '${pkg.name}'`))).toBe(true)
+    // A block named as a file (`// handler.ts`) must not hide a user module of the same name.
+    const hidden = snippets.filter((snippet) => userModules.includes(snippet.fileName))
+    expect(hidden.map((snippet) => `README.md:${snippet.line}`)).toEqual([])
+    // Every user module is one that some block imports: no leftover fixtures.
+    const imported = (file: string) => snippets.some((snippet) => snippet.code.includes(`'./${file}'`))
+    const specifiers = userModules.map((file) => relative(modulesDir, file).replace(/\.ts$/, '.js'))
+    expect(specifiers.filter((file) => !imported(file))).toEqual([])
   })
 
   // The first test pays for type-checking the whole program: room for a loaded 2-core machine.
-  it('compiles the shared prelude of undefined names', { timeout: 180_000 }, () => {
+  it('compiles the user modules the snippets import', { timeout: 180_000 }, () => {
     const global = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((diagnostic) =>
       ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'),
     )
     expect(global).toEqual([])
     expect(
-      diagnosticsOf(preludePath, (line, column) => `readme-prelude.d.ts:${line + 1}:${column + 1}`),
+      userModules.flatMap((file) =>
+        diagnosticsOf(file, (line, column) => `${relative(repoRoot, file)}:${line + 1}:${column + 1}`),
+      ),
     ).toEqual([])
   })
 
