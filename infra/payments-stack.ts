@@ -9,6 +9,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs'
 import type { Construct } from 'constructs'
 import { IdempotencyTable } from '../src/cdk.js'
+import { functionTimeoutSeconds } from './function-timeouts.js'
 import { SampleFunction } from './sample-function.js'
 
 /** Properties of {@link PaymentsStack}. */
@@ -21,7 +22,7 @@ export interface PaymentsStackProps extends StackProps {
 
 // The consumer's timeout; the queue's visibility timeout is six times it, as AWS recommends, so a
 // batch that is still being retried is not handed to a second consumer.
-const consumerTimeout = Duration.seconds(10)
+const consumerTimeout = Duration.seconds(functionTimeoutSeconds.OrderConsumer)
 
 /**
  * The sample payment system: `POST /payments` on an HTTP API charges once per `Idempotency-Key`
@@ -56,6 +57,7 @@ export class PaymentsStack extends Stack {
 
     const payment = new SampleFunction(this, 'Payment', {
       entry: 'infra/functions/payment.ts',
+      timeout: Duration.seconds(functionTimeoutSeconds.Payment),
       environment: {
         IDEMPOTENCY_TABLE: idempotency.tableName,
         PAYMENTS_TABLE: payments.tableName,
@@ -96,7 +98,7 @@ export class PaymentsStack extends Stack {
     })
     const receipts = new SampleFunction(this, 'OrderReceipts', {
       entry: 'infra/functions/order-receipts.ts',
-      timeout: consumerTimeout,
+      timeout: Duration.seconds(functionTimeoutSeconds.OrderReceipts),
       environment: { IDEMPOTENCY_TABLE: idempotency.tableName },
     })
     idempotency.grantIdempotency(receipts)

@@ -1,13 +1,14 @@
+import { randomUUID } from 'node:crypto'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs'
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb'
 import middy from '@middy/core'
-import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda'
-import { DynamoDBStore, hashValue, idempotent } from '../../src/index.js'
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
+import { currentClaim, DynamoDBStore, hashValue, idempotent } from '../../src/index.js'
 import { endpointOption, readEnvironment } from './environment.js'
 import { emfMetrics } from './metrics.js'
 import type { OrderPaid } from './order-paid.js'
-import { SimulatedPaymentProvider } from './payment-provider.js'
+import { paymentProviderFrom } from './payment-provider.js'
 
 /** `POST /payments` through an HTTP API (payload 2.0) or a REST API (payload 1.0). */
 export type PaymentEvent = APIGatewayProxyEventV2 | APIGatewayProxyEvent
@@ -36,23 +37,25 @@ const sqs = new SQSClient(endpointOption(env.sqsEndpoint))
 const store = new DynamoDBStore({ client: dynamodb, tableName: env.idempotencyTable })
 
 /**
- * The simulated payment provider this instance charges through. Exported so that the local run can
- * show how many charges it made.
+ * The payment provider this instance charges through: the local run's provider service, or one
+ * simulated in this instance.
  *
  * @example
- * paymentProvider.chargeCount // 1 after a payment and any number of its retries
+ * await paymentProvider.charge({ amount: 4200, currency: "EUR", customer: "cus_1" }, derivedKey)
  */
-export const paymentProvider = new SimulatedPaymentProvider({
-  latencyMs: Number(process.env.PROVIDER_LATENCY_MS ?? 100),
-})
+export const paymentProvider = paymentProviderFrom(process.env)
 
-const charge = async (event: PaymentEvent): Promise<APIGatewayProxyResult> => {
+const charge = async (event: PaymentEvent, context: Context): Promise<APIGatewayProxyResult> => {
   const request = parsePaymentRequest(event.body ?? '', event.isBase64Encoded)
   if (typeof request === 'string') return problem(400, 'Invalid payment request', request)
 
-  // The key the provider gets is derived from the client's key and the caller: a re-run of this
-  // request (after a crash between the charge and the response) charges nothing new.
-  const derivedKey = hashValue(['payment', callerOf(event), header(event, 'idempotency-key') ?? ''])
+  // The provider's key is derived from this claim (the client's key in the caller's scope): a re-run
+  // of this request (after a crash between the charge and the response) charges nothing new.
+  // SAMPLE_UNPROTECTED=1 (the chaos run's --unprotected) sends a new key per run instead.
+  const derivedKey =
+    process.env.SAMPLE_UNPROTECTED === '1'
+      ? hashValue(['payment', randomUUID()])
+      : currentClaim(context).downstreamKey('payment-provider')
   const charged = await paymentProvider.charge(
     { amount: request.amount, currency: request.currency, customer: request.customer },
     derivedKey,
@@ -158,35 +161,6 @@ export const parsePaymentRequest = (body: string, isBase64Encoded: boolean): Pay
     return `quantity must be an integer from 1 to 100, got ${JSON.stringify(quantity)}`
   }
   return { amount: amount as number, currency, customer, sku, quantity: quantity as number }
-}
-
-const header = (event: PaymentEvent, name: string): string | undefined => {
-  for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() === name) return value
-  }
-  return undefined
-}
-
-// The same caller identities the middleware scopes keys by: JWT `sub`, a Lambda authorizer's
-// principal, an IAM caller. Anonymous calls share one scope.
-const callerOf = (event: PaymentEvent): string => {
-  const { authorizer, identity } = event.requestContext as {
-    authorizer?: {
-      jwt?: { claims?: Record<string, unknown> }
-      claims?: Record<string, unknown>
-      principalId?: string
-      iam?: { userArn?: string }
-    }
-    identity?: { userArn?: string | null }
-  }
-  return String(
-    authorizer?.jwt?.claims?.sub ??
-      authorizer?.claims?.sub ??
-      authorizer?.principalId ??
-      authorizer?.iam?.userArn ??
-      identity?.userArn ??
-      '',
-  )
 }
 
 const problem = (status: number, title: string, detail: string): APIGatewayProxyResult => ({
