@@ -38,6 +38,8 @@ export interface LocalFunctionOptions {
   forward?: Record<string, (...args: unknown[]) => void>
   /** Decides, per invocation, whether and where it dies. @default none */
   faults?: (event: unknown) => Fault | undefined
+  /** Where the sandboxes' output lines go. @default one `write` per line on this process's stdout / stderr */
+  output?: (line: string, stream: 'stdout' | 'stderr') => void
   /** @default console.log */
   log?: (line: string) => void
 }
@@ -61,6 +63,8 @@ export interface LocalFunctionStats {
   timeouts: number
   /** Invocations ended by a fault: at a kill point or at a random moment. */
   kills: number
+  /** The same, by where they were ended. */
+  killsAt: Partial<Record<KillPoint | 'random moment', number>>
 }
 
 /** A sample function run as Lambda runs it: each invocation in a sandbox (a worker thread). */
@@ -170,7 +174,11 @@ export const startLocalFunction = async (options: LocalFunctionOptions): Promise
   const idle: Sandbox[] = []
   const all = new Set<Sandbox>()
   const waiting: ((sandbox: Sandbox) => void)[] = []
-  const stats: LocalFunctionStats = { invocations: 0, coldStarts: 0, timeouts: 0, kills: 0 }
+  const stats: LocalFunctionStats = { invocations: 0, coldStarts: 0, timeouts: 0, kills: 0, killsAt: {} }
+  const countKill = (where: KillPoint | 'random moment') => {
+    stats.kills++
+    stats.killsAt[where] = (stats.killsAt[where] ?? 0) + 1
+  }
   let nextId = 0
   let stopped = false
 
@@ -183,8 +191,9 @@ export const startLocalFunction = async (options: LocalFunctionOptions): Promise
       stderr: true,
     })
     // One write per line, as Lambda's log lines (the load test counts the EMF lines this way).
-    relayLines(worker.stdout, (line) => process.stdout.write(`${line}\n`))
-    relayLines(worker.stderr, (line) => process.stderr.write(`${line}\n`))
+    const output = options.output ?? ((line, stream) => process[stream].write(`${line}\n`))
+    relayLines(worker.stdout, (line) => output(line, 'stdout'))
+    relayLines(worker.stderr, (line) => output(line, 'stderr'))
     let markReady: () => void = () => {}
     let failStart: (error: Error) => void = () => {}
     const sandbox: Sandbox = {
@@ -222,7 +231,7 @@ export const startLocalFunction = async (options: LocalFunctionOptions): Promise
       const running = sandbox.running
       if (running !== undefined) {
         finish(sandbox)
-        if (running.fault !== undefined) stats.kills++
+        if (running.fault?.killAt !== undefined) countKill(running.fault.killAt)
         running.reject(
           new LambdaFunctionError(
             'Runtime.ExitError',
@@ -286,7 +295,7 @@ export const startLocalFunction = async (options: LocalFunctionOptions): Promise
       if (fault?.killAfterMs !== undefined) {
         timers.push(
           setTimeout(() => {
-            stats.kills++
+            countKill('random moment')
             void end(
               sandbox,
               new LambdaFunctionError('Runtime.ExitError', 'Runtime exited without providing a reason'),
@@ -318,7 +327,7 @@ export const startLocalFunction = async (options: LocalFunctionOptions): Promise
     kill: async (threadId) => {
       const sandbox = byThread(threadId)
       if (sandbox?.running === undefined) return false
-      stats.kills++
+      countKill(sandbox.running.fault?.killAt ?? 'random moment')
       await end(
         sandbox,
         new LambdaFunctionError('Runtime.ExitError', 'Runtime exited without providing a reason'),

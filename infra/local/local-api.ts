@@ -115,6 +115,9 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
       const detail =
         (error as Error).name === 'LambdaFunctionError' ? (error as Error).message : (error as Error).stack
       log(`[api] ${route.routeKey}${keyOf(req)} -> ${status}: ${route.functionName} failed: ${detail}`)
+      // Local only: what ended the invocation (`Sandbox.Timedout`, `Runtime.ExitError`, an error name).
+      const errorType = (error as { errorType?: unknown }).errorType
+      if (typeof errorType === 'string') res.setHeader('x-local-function-error', errorType)
       return sendJson(res, status, {
         message: version === '2.0' ? 'Internal Server Error' : 'Internal server error',
       })

@@ -60,6 +60,8 @@ export interface LocalSampleOptions {
    * consumer and a new provider key per payment run, to show what they prevent. @default false
    */
   unprotected?: boolean
+  /** Where the functions' output lines go. @default this process's stdout / stderr */
+  functionOutput?: (line: string, stream: 'stdout' | 'stderr') => void
   /** Where the console lines go. @default console.log */
   log?: (line: string) => void
 }
@@ -353,6 +355,7 @@ const startSampleFunctions = async (
       },
       forward,
       faults: options.faults === undefined ? undefined : (event) => options.faults?.(name, event),
+      output: options.functionOutput,
       log: options.log,
     })
     started.push(fn)
