@@ -19,7 +19,7 @@ export interface ChaosOptions {
   killRate?: number
   /** Runs the sample with SAMPLE_UNPROTECTED=1. @default false */
   unprotected?: boolean
-  /** Payment and consumer timeouts, shorter than the stack's so that leases end within the run. @default 3000 / 2000 */
+  /** Payment and consumer timeouts, shorter than the stack's so that leases end within the run. @default 5000 / 4000 */
   timeoutsMs?: { Payment: number; OrderConsumer: number }
   /** Seed of the fault plan. @default 1 */
   seed?: number
@@ -67,7 +67,7 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
   const payments = options.payments ?? 200
   const events = options.events ?? 100
   const killRate = options.killRate ?? 0.5
-  const timeouts = options.timeoutsMs ?? { Payment: 3000, OrderConsumer: 2000 }
+  const timeouts = options.timeoutsMs ?? { Payment: 5000, OrderConsumer: 4000 }
   const random = seeded(options.seed ?? 1)
   const byPoint: ChaosReport['byPoint'] = {
     'before-effect': 0,
@@ -136,8 +136,8 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
       log('chaos: DynamoDB Local stopped')
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       dynamo = await startDynamoDBLocal({ dbPath: directory, port, jvmOptions: FAST_START })
-      // Answers already on their way when it came back still count as the outage's.
-      down = { from, to: Date.now() + 2_000 }
+      // Answers while it warms up again (a cold JVM, empty caches) still count as the outage's.
+      down = { from, to: Date.now() + 10_000 }
       upAt = Date.now()
       log(`chaos: DynamoDB Local restarted after ${Date.now() - from} ms`)
     }
@@ -153,8 +153,8 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
         sku: SKU,
         quantity: quantityOf(index),
       })
-      // A client gives up a minute after its last try of a reachable store.
-      const patience = 60_000
+      // A client gives up three minutes after it started or the store came back.
+      const patience = 180_000
       const start = Date.now()
       while (Date.now() < Math.max(start, upAt) + patience || restarting !== undefined) {
         let status = 0
@@ -209,7 +209,7 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
         await pay(index)
       }),
     ]
-    await pool(work, 12)
+    await pool(work, 8)
     if (restarting !== undefined) await restarting
     for (const source of [sample.eventSource, ...pollers]) await source.settled(240_000)
 
@@ -269,6 +269,7 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
     const unanswered = [...finals.values()].filter((status) => status !== 201).length
     const blocked = records.filter((record) => record.status === 'IN_PROGRESS').length
 
+    for (const answer of unexplained) log(`chaos: unexplained ${JSON.stringify(answer)}`)
     const histogram = countBy([...finals.values()].map(String))
     log(`chaos: final answers ${JSON.stringify(Object.fromEntries(histogram))}`)
     for (const record of records.filter((r) => r.status === 'IN_PROGRESS')) {
