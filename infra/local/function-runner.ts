@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, rm } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Context } from 'aws-lambda'
@@ -147,12 +148,8 @@ serveFunction(fn)
 }
 
 process.once('exit', () => {
-  // Best effort: the bundles of this process are of no use once it ends.
-  if (bundleDirectory !== undefined) {
-    import('node:fs').then(({ rmSync }) =>
-      rmSync(bundleDirectory as string, { recursive: true, force: true }),
-    )
-  }
+  // The bundles of this process are of no use once it ends.
+  if (bundleDirectory !== undefined) rmSync(bundleDirectory, { recursive: true, force: true })
 })
 
 /**
@@ -353,11 +350,4 @@ const relayLines = (stream: NodeJS.ReadableStream, write: (line: string) => void
   stream.on('end', () => {
     if (pending !== '') write(pending)
   })
-}
-
-/** Removes this process's bundles now (they are removed at exit otherwise). */
-export const removeBundles = async (): Promise<void> => {
-  if (bundleDirectory !== undefined) await rm(bundleDirectory, { recursive: true, force: true })
-  bundles.clear()
-  bundleDirectory = undefined
 }
