@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto'
-import { rmSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { createHash, randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Context } from 'aws-lambda'
@@ -99,29 +99,21 @@ interface Sandbox {
 }
 
 const repositoryRoot = new URL('../../', import.meta.url)
+// Under node_modules so that a bundle's `import '@aws-sdk/...'` resolves to the project's packages.
+const bundleDirectory = new URL('node_modules/.cache/lambda-idempotency-local/', repositoryRoot)
 const bundles = new Map<string, Promise<string>>()
-let bundleDirectory: string | undefined
 
 /**
  * Bundles the function module with its sandbox loop into one ES module (dependencies stay in
  * `node_modules`), once per process: a worker thread loads plain JavaScript, so a cold start takes
- * what a Lambda cold start takes, not a TypeScript compile.
+ * what a Lambda cold start takes, not a TypeScript compile. The file is named by its content, so
+ * processes running at once share it and a changed source gets a new one.
  */
 const bundle = (entry: URL): Promise<string> => {
-  const key = entry.href
-  let built = bundles.get(key)
+  let built = bundles.get(entry.href)
   if (built === undefined) {
     built = (async () => {
-      // Under node_modules so that the bundle's `import '@aws-sdk/...'` resolves to the project's.
-      bundleDirectory ??= fileURLToPath(
-        new URL(
-          `node_modules/.cache/lambda-idempotency-local/${process.pid}-${randomUUID()}/`,
-          repositoryRoot,
-        ),
-      )
-      await mkdir(bundleDirectory, { recursive: true })
-      const outfile = `${bundleDirectory}${bundles.size}-${entry.pathname.split('/').at(-1)?.replace(/\.ts$/, '')}.mjs`
-      await build({
+      const result = await build({
         stdin: {
           contents: `import * as fn from ${JSON.stringify(fileURLToPath(entry))}
 import { serveFunction } from ${JSON.stringify(fileURLToPath(new URL('./function-worker.ts', import.meta.url)))}
@@ -137,20 +129,30 @@ serveFunction(fn)
         format: 'esm',
         target: 'node22',
         sourcemap: 'inline',
-        outfile,
+        write: false,
         logLevel: 'error',
       })
-      return outfile
+      const code = result.outputFiles[0]?.contents ?? new Uint8Array()
+      const name = entry.pathname.split('/').at(-1)?.replace(/\.ts$/, '') ?? 'function'
+      const file = fileURLToPath(
+        new URL(
+          `${name}-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`,
+          bundleDirectory,
+        ),
+      )
+      if (!existsSync(file)) {
+        await mkdir(fileURLToPath(bundleDirectory), { recursive: true })
+        // Written aside and renamed: another process reading it never sees half a file.
+        const partial = `${file}.${process.pid}-${randomUUID()}`
+        await writeFile(partial, code)
+        await rename(partial, file)
+      }
+      return file
     })()
-    bundles.set(key, built)
+    bundles.set(entry.href, built)
   }
   return built
 }
-
-process.once('exit', () => {
-  // The bundles of this process are of no use once it ends.
-  if (bundleDirectory !== undefined) rmSync(bundleDirectory, { recursive: true, force: true })
-})
 
 /**
  * Runs a sample function as Lambda does: each invocation in a sandbox, a worker thread that runs
