@@ -11,9 +11,9 @@ import { startSqsEventSource } from './sqs-event-source.js'
 
 /** Options of {@link runChaos}. */
 export interface ChaosOptions {
-  /** Payments sent through the API, each retried by its client until it gets an answer. @default 200 */
+  /** Payments sent through the API, each retried by its client until it gets an answer. @default 250 */
   payments?: number
-  /** `order_paid` events sent straight to the queue, each as two messages. @default 100 */
+  /** `order_paid` events sent straight to the queue, each as two messages. @default 120 */
   events?: number
   /** The share of invocations the run ends (at a named point or a random moment). @default 0.5 */
   killRate?: number
@@ -64,8 +64,8 @@ const points: (KillPoint | 'random')[] = ['before-effect', 'after-effect', 'afte
 export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport> => {
   const started = Date.now()
   const log = options.log ?? (() => {})
-  const payments = options.payments ?? 200
-  const events = options.events ?? 100
+  const payments = options.payments ?? 250
+  const events = options.events ?? 120
   const killRate = options.killRate ?? 0.5
   const timeouts = options.timeoutsMs ?? { Payment: 5000, OrderConsumer: 4000 }
   const random = seeded(options.seed ?? 1)

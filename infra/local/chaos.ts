@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util'
 import { formatChaosReport, runChaos } from './chaos-run.js'
 
-// `npm run chaos [-- --unprotected --payments 200 --events 100 --kill-rate 0.5 --seed 1]`
+// `npm run chaos [-- --unprotected --payments 250 --events 120 --kill-rate 0.5 --seed 1]`
 const { values } = parseArgs({
   options: {
     unprotected: { type: 'boolean', default: false },
-    payments: { type: 'string', default: '200' },
-    events: { type: 'string', default: '100' },
+    payments: { type: 'string', default: '250' },
+    events: { type: 'string', default: '120' },
     'kill-rate': { type: 'string', default: '0.5' },
     seed: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
@@ -16,8 +16,8 @@ if (values.help) {
   console.log(`npm run chaos -- [options]
 
   --unprotected     run the sample with SAMPLE_UNPROTECTED=1 (no transactional completion, no derived keys)
-  --payments <n>    payments through the API, each retried by its client (default 200)
-  --events <n>      order_paid events sent to the queue, each as two messages (default 100)
+  --payments <n>    payments through the API, each retried by its client (default 250)
+  --events <n>      order_paid events sent to the queue, each as two messages (default 120)
   --kill-rate <r>   share of invocations ended on purpose, 0 to 1 (default 0.5)
   --seed <n>        seed of the fault plan (default 1)`)
   process.exit(0)
