@@ -143,6 +143,7 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
     }
 
     let restarting: Promise<void> | undefined
+    let restartFailure: unknown
     const answers: { status: number; at: number; errorType: string | null }[] = []
     const finals = new Map<number, number>()
     const pay = async (index: number) => {
@@ -202,15 +203,21 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
       ...Array.from({ length: events }, (_, index) => () => sendEvent(index)),
       ...Array.from({ length: payments }, (_, index) => async () => {
         if (++sent === restartAt) {
-          restarting = restart().finally(() => {
-            restarting = undefined
-          })
+          restarting = restart()
+            .catch((error: unknown) => {
+              restartFailure = error
+            })
+            .finally(() => {
+              restarting = undefined
+            })
         }
         await pay(index)
       }),
     ]
     await pool(work, 8)
     if (restarting !== undefined) await restarting
+    // A store that did not come back is the run's failure, not a finding about the sample.
+    if (restartFailure !== undefined) throw restartFailure
     for (const source of [sample.eventSource, ...pollers]) await source.settled(240_000)
 
     const functions = [sample.functions.payment, sample.functions.consumer]
