@@ -11,6 +11,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs'
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs'
 import type { Construct } from 'constructs'
 import { IdempotencyTable } from '../src/cdk.js'
+import { functionTimeoutSeconds } from './function-timeouts.js'
 import { PaymentsAlarms } from './payments-alarms.js'
 import { SampleFunction } from './sample-function.js'
 
@@ -37,7 +38,7 @@ export interface PaymentsStackProps extends StackProps {
 // The consumer's timeout and its event source's batching window. The queue's visibility timeout is
 // six times the timeout plus the window, as AWS recommends for a Lambda event source, so a batch
 // that is still being retried is not handed to a second consumer.
-const consumerTimeout = Duration.seconds(10)
+const consumerTimeout = Duration.seconds(functionTimeoutSeconds.OrderConsumer)
 const consumerBatchingWindow = Duration.seconds(1)
 
 /**
@@ -79,6 +80,7 @@ export class PaymentsStack extends Stack {
 
     const payment = new SampleFunction(this, 'Payment', {
       entry: 'infra/functions/payment.ts',
+      timeout: Duration.seconds(functionTimeoutSeconds.Payment),
       environment: {
         IDEMPOTENCY_TABLE: idempotency.tableName,
         PAYMENTS_TABLE: payments.tableName,
@@ -97,7 +99,7 @@ export class PaymentsStack extends Stack {
     )
     const outbox = new SampleFunction(this, 'PaymentOutbox', {
       entry: 'infra/functions/payment-outbox.ts',
-      timeout: consumerTimeout,
+      timeout: Duration.seconds(functionTimeoutSeconds.PaymentOutbox),
       environment: {
         IDEMPOTENCY_TABLE: idempotency.tableName,
         ORDER_EVENTS_QUEUE_URL: orderEvents.queueUrl,
@@ -156,7 +158,7 @@ export class PaymentsStack extends Stack {
     )
     const receipts = new SampleFunction(this, 'OrderReceipts', {
       entry: 'infra/functions/order-receipts.ts',
-      timeout: consumerTimeout,
+      timeout: Duration.seconds(functionTimeoutSeconds.OrderReceipts),
       environment: { IDEMPOTENCY_TABLE: idempotency.tableName },
     })
     idempotency.grantIdempotency(receipts)

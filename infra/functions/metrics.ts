@@ -74,6 +74,28 @@ export const emfDocument = (
  */
 export const outcomeListeners = new Set<(event: IdempotencyEvent, functionName: string) => void>()
 
+/** A named point of a sample function's work where the local chaos run may end an invocation. */
+export type Checkpoint = 'after-effect'
+
+/**
+ * Local runs only: listeners that hear the named points the sample functions pass. Empty in AWS;
+ * the local runner ends an invocation there to show the crash windows (see `infra/local/chaos.ts`).
+ *
+ * @example
+ * checkpointListeners.add((point) => console.log('passed', point))
+ */
+export const checkpointListeners = new Set<(point: Checkpoint) => void>()
+
+/**
+ * Marks a named point of the work: `after-effect` right after the function's side effect.
+ *
+ * @example
+ * await dynamodb.send(new TransactWriteCommand(...)); checkpoint('after-effect')
+ */
+export const checkpoint = (point: Checkpoint): void => {
+  for (const listener of checkpointListeners) listener(point)
+}
+
 /**
  * An `onEvent` hook that writes one EMF line per outcome, so CloudWatch counts claims, replays,
  * 409s, mismatches, fenced writes and store failures per function without an agent or a

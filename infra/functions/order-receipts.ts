@@ -25,11 +25,22 @@ const store = new DynamoDBStore({
  */
 export const sentReceipts: Receipt[] = []
 
+/**
+ * Local runs only: listeners that hear each receipt sent. Empty in AWS; the local run keeps the
+ * receipts of every sandbox through it.
+ *
+ * @example
+ * receiptListeners.add((receipt) => inbox.push(receipt))
+ */
+export const receiptListeners = new Set<(receipt: Receipt) => void>()
+
 const sendReceipt = async (change: DynamoDBStreamChange<Order>, record: DynamoDBRecord) => {
   // Only a new order gets a receipt; later changes of the order (and its removal) do not.
   if (change.eventName !== 'INSERT' || change.newImage === undefined) return { skipped: change.eventName }
   const { orderId, customer, sku, quantity } = change.newImage
-  sentReceipts.push({ orderId, customer, sku, quantity })
+  const receipt: Receipt = { orderId, customer, sku, quantity }
+  sentReceipts.push(receipt)
+  for (const listener of receiptListeners) listener(receipt)
   console.info('receipt sent', { orderId, customer, eventID: record.eventID })
   return { receiptFor: orderId }
 }

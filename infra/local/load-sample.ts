@@ -67,10 +67,12 @@ export const startLoadSample = async (options: LoadSampleOptions = {}): Promise<
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 2,
       maxReceiveCount: options.maxReceiveCount ?? 5,
       providerLatencyMs: options.providerLatencyMs ?? 100,
+      // A sandbox per poller, and as many for the API.
+      concurrency: Math.max(4, pollers),
       log,
     })
-    // The module startLocalSample already loaded with the sample's environment: the same handler.
-    const consumer = await import('../functions/order-consumer.js')
+    // The same consumer (its sandboxes, its timeout) as the sample's own poller.
+    const consumer = sample.functions.consumer
     for (let index = 1; index < pollers; index++) {
       extra.push(
         startSqsEventSource({
@@ -78,7 +80,7 @@ export const startLoadSample = async (options: LoadSampleOptions = {}): Promise<
           queueUrl: sample.sqs.queueUrl,
           queueArn: sample.sqs.queueArn,
           handler: consumer.handler,
-          functionName: 'OrderConsumer',
+          functionName: consumer.name,
           log,
         }),
       )

@@ -62,8 +62,8 @@ export interface LocalApi {
 /**
  * Serves the routes on 127.0.0.1 the way API Gateway does: each HTTP request becomes a
  * real-shaped proxy event for the handler, and the handler's `{ statusCode, headers, body }`
- * becomes the HTTP response. A handler that throws is a 500 `Internal Server Error`, as API Gateway
- * answers for a failed Lambda.
+ * becomes the HTTP response. A handler that throws, times out or dies is a 500 `Internal Server
+ * Error` (HTTP API) or a 502 (REST API), as API Gateway answers for a failed Lambda.
  *
  * @example
  * const api = await startLocalApi({ port: 3000, routes: [{ method: 'POST', path: '/payments', ... }] })
@@ -109,8 +109,18 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
     try {
       result = await route.handler(event, localLambdaContext(route.functionName, route.timeoutMs ?? 10_000))
     } catch (error) {
-      log(`[api] ${route.routeKey} -> 500: ${route.functionName} threw ${(error as Error).stack}`)
-      return sendJson(res, 500, { message: 'Internal Server Error' })
+      // A function error (thrown, timed out, or a sandbox that died): an HTTP API answers 500
+      // `Internal Server Error`, a REST API 502 `Internal server error`, as API Gateway does.
+      const status = version === '2.0' ? 500 : 502
+      const detail =
+        (error as Error).name === 'LambdaFunctionError' ? (error as Error).message : (error as Error).stack
+      log(`[api] ${route.routeKey}${keyOf(req)} -> ${status}: ${route.functionName} failed: ${detail}`)
+      // Local only: what ended the invocation (`Sandbox.Timedout`, `Runtime.ExitError`, an error name).
+      const errorType = (error as { errorType?: unknown }).errorType
+      if (typeof errorType === 'string') res.setHeader('x-local-function-error', errorType)
+      return sendJson(res, status, {
+        message: version === '2.0' ? 'Internal Server Error' : 'Internal server error',
+      })
     }
     const response = toHttpResponse(result, version)
     log(`[api] ${route.routeKey}${keyOf(req)} -> ${describe(response)}`)

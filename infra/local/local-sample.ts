@@ -2,8 +2,15 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams'
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb'
+import type { IdempotencyEvent } from '../../src/index.js'
+import { functionTimeoutSeconds, type SampleFunctionName } from '../function-timeouts.js'
 import { outcomeListeners } from '../functions/metrics.js'
-import type { Charge, ProviderBehaviour } from '../functions/payment-provider.js'
+import type { Receipt } from '../functions/order-receipts.js'
+import {
+  type Charge,
+  type ProviderBehaviour,
+  SimulatedPaymentProvider,
+} from '../functions/payment-provider.js'
 import type { PayloadVersion } from './api-gateway-events.js'
 import { type DynamoDBLocal, localClientConfig, startDynamoDBLocal } from './dynamodb-local.js'
 import {
@@ -11,9 +18,11 @@ import {
   enableStream,
   startDynamoDBStreamSource,
 } from './dynamodb-stream-source.js'
+import { type Fault, type LocalFunction, startLocalFunction } from './function-runner.js'
 import { type LocalApi, startLocalApi } from './local-api.js'
 import { type LocalSqs, startLocalSqs } from './local-sqs.js'
 import { type OutcomeTimeline, pageActions, pageFiles, startOutcomeTimeline } from './page/page-routes.js'
+import { startPaymentProviderService } from './payment-provider-service.js'
 import { createSampleTables, type SampleTableNames, sampleTableNames } from './sample-tables.js'
 import { type SqsEventSource, startSqsEventSource } from './sqs-event-source.js'
 
@@ -37,8 +46,32 @@ export interface LocalSampleOptions {
   providerLatencyMs?: number
   /** How long a new charge takes when the page makes the provider slow. @default 4_000 */
   slowProviderLatencyMs?: number
+  /**
+   * Each function's timeout in milliseconds, where a run wants a shorter one than the stack's.
+   * @default the deployed timeouts of `infra/function-timeouts.ts`
+   */
+  timeoutsMs?: Partial<Record<SampleFunctionName, number>>
+  /** Sandboxes each function runs at once (Lambda's concurrency); more invocations wait. @default 4 */
+  concurrency?: number
+  /** Decides, per invocation, whether and where it dies (the chaos run). @default none */
+  faults?: (functionName: SampleFunctionName, event: unknown) => Fault | undefined
+  /**
+   * Runs the functions with `SAMPLE_UNPROTECTED=1`: no transactional completion in the order
+   * consumer and a new provider key per payment run, to show what they prevent. @default false
+   */
+  unprotected?: boolean
+  /** Where the functions' output lines go. @default this process's stdout / stderr */
+  functionOutput?: (line: string, stream: 'stdout' | 'stderr') => void
   /** Where the console lines go. @default console.log */
   log?: (line: string) => void
+}
+
+/** The sample's functions, each run in sandboxes as Lambda runs it (see `function-runner.ts`). */
+export interface SampleFunctions {
+  payment: LocalFunction
+  consumer: LocalFunction
+  receipts: LocalFunction
+  outbox: LocalFunction
 }
 
 /** How many charges and records {@link LocalSampleState} lists (it counts them all). */
@@ -89,6 +122,11 @@ export interface LocalSample {
   streamSource: DynamoDBStreamSource
   /** The payments table's stream, delivered to the outbox relay that sends order_paid. */
   outboxSource: DynamoDBStreamSource
+  functions: SampleFunctions
+  /** The simulated payment provider: it lives here, outside the sandboxes, as a real one would. */
+  provider: SimulatedPaymentProvider
+  /** Receipts the receipt sender has sent: what the customers' inboxes would show. */
+  sentReceipts: Receipt[]
   state(): Promise<LocalSampleState>
   stop(): Promise<void>
 }
@@ -97,8 +135,9 @@ export interface LocalSample {
  * Runs the sample on this machine with the handlers the stack deploys: DynamoDB Local (or the
  * endpoint given), the tables, a local SQS server (fauxqs) with the order events queue and its
  * dead-letter queue, a poller that calls the consumer as Lambda's event source mapping does, and
- * the API on 127.0.0.1. The functions read their configuration from `process.env`, set here before
- * they are first imported, so one process runs one local sample.
+ * the API on 127.0.0.1. Each function runs in sandboxes (worker threads) with its own environment
+ * and is ended at its deployed timeout, as Lambda ends it; the payment provider and the receipts
+ * live here, outside the sandboxes.
  *
  * @example
  * const sample = await startLocalSample({ port: 0, duplicateDeliveries: true })
@@ -130,7 +169,23 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     })
     stops.push(sqs.stop)
 
-    const functions = await loadFunctions({
+    const provider = new SimulatedPaymentProvider({ latencyMs: options.providerLatencyMs ?? 100 })
+    const sentReceipts: Receipt[] = []
+    let functions: SampleFunctions | undefined
+    const providerService = await startPaymentProviderService({
+      provider,
+      // The chaos run's kill between the charge and the completion: the charge exists, the answer is lost.
+      afterCharge: async (threadId) => {
+        if (functions?.payment.faultOf(threadId)?.killAt === 'after-effect')
+          await functions.payment.kill(threadId)
+      },
+    })
+    stops.push(providerService.stop)
+
+    const timeline = startOutcomeTimeline(outcomeListeners)
+    stops.push(async () => timeline.stop())
+
+    functions = await startSampleFunctions(options, sentReceipts, {
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
@@ -141,20 +196,23 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
       ORDERS_TABLE: tables.ordersTable,
       STOCK_TABLE: tables.stockTable,
       ORDER_EVENTS_QUEUE_URL: sqs.queueUrl,
-      PROVIDER_LATENCY_MS: String(options.providerLatencyMs ?? 100),
+      PAYMENT_PROVIDER_URL: providerService.url,
+      ...(options.unprotected ? { SAMPLE_UNPROTECTED: '1' } : {}),
+    })
+    const { payment, consumer, receipts, outbox } = functions
+    stops.push(async () => {
+      await Promise.all([payment.stop(), consumer.stop(), receipts.stop(), outbox.stop()])
     })
 
-    const timeline = startOutcomeTimeline(outcomeListeners)
-    stops.push(async () => timeline.stop())
-
+    // Event sources: the queue to the consumer, each table stream to its function.
     const eventSource = startSqsEventSource({
       client: sqs.client,
       queueUrl: sqs.queueUrl,
       queueArn: sqs.queueArn,
       deadLetterQueueUrl: sqs.deadLetterQueueUrl,
-      handler: functions.consumer.handler,
-      functionName: 'OrderConsumer',
-      timeoutMs: 10_000,
+      handler: consumer.handler,
+      functionName: consumer.name,
+      timeoutMs: timeoutOf(options, 'OrderConsumer'),
       duplicateDeliveries: options.duplicateDeliveries ?? false,
       log,
     })
@@ -165,8 +223,9 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     const streamSource = startDynamoDBStreamSource({
       client: streams,
       streamArn: await enableStream(dynamodb, tables.ordersTable),
-      handler: functions.receipts.handler,
-      functionName: 'OrderReceipts',
+      handler: receipts.handler,
+      functionName: receipts.name,
+      timeoutMs: timeoutOf(options, 'OrderReceipts'),
       duplicateDeliveries: options.duplicateDeliveries ?? false,
       log,
     })
@@ -177,8 +236,9 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
     const outboxSource = startDynamoDBStreamSource({
       client: streams,
       streamArn: await enableStream(dynamodb, tables.paymentsTable),
-      handler: functions.outbox.handler,
-      functionName: 'PaymentOutbox',
+      handler: outbox.handler,
+      functionName: outbox.name,
+      timeoutMs: timeoutOf(options, 'PaymentOutbox'),
       duplicateDeliveries: options.duplicateDeliveries ?? false,
       log,
     })
@@ -209,14 +269,13 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
         attributes(sqs.queueUrl),
         attributes(sqs.deadLetterQueueUrl),
       ])
-      const provider = functions.payment.paymentProvider
       const deadLetters = Number(deadLetterQueue.ApproximateNumberOfMessages ?? 0)
       return {
         payments: payments.sort(byNewest),
         providerCharges: provider.chargeCount,
         orders: orders.sort(byNewest),
         stock: Object.fromEntries(stock.map((item) => [item.sku as string, Number(item.available)])),
-        receiptsSent: functions.receipts.sentReceipts.length,
+        receiptsSent: sentReceipts.length,
         deadLetters,
         charges: provider.charges.slice(-LIST_LENGTH).reverse(),
         provider: { ...provider.behaviour },
@@ -250,8 +309,9 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
           path: '/payments',
           routeKey: 'POST /payments',
           resource: '/payments',
-          functionName: 'Payment',
-          handler: functions.payment.handler,
+          functionName: payment.name,
+          handler: payment.handler,
+          timeoutMs: timeoutOf(options, 'Payment'),
         },
       ],
       inspect: { '/_local/state': state },
@@ -259,7 +319,7 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
       files: pageFiles,
       streams: { '/_local/state/stream': { read: state, intervalMs: 500 } },
       actions: pageActions({
-        provider: functions.payment.paymentProvider,
+        provider,
         normalLatencyMs: options.providerLatencyMs ?? 100,
         slowLatencyMs: options.slowProviderLatencyMs ?? 4_000,
         sqs,
@@ -276,6 +336,9 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
       eventSource,
       streamSource,
       outboxSource,
+      functions,
+      provider,
+      sentReceipts,
       state,
       stop,
     }
@@ -288,23 +351,49 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
 const byNewest = (a: Record<string, unknown>, b: Record<string, unknown>) =>
   String(b.createdAt ?? '').localeCompare(String(a.createdAt ?? ''))
 
-let loadedWith: string | undefined
+const timeoutOf = (options: LocalSampleOptions, name: SampleFunctionName): number =>
+  options.timeoutsMs?.[name] ?? functionTimeoutSeconds[name] * 1000
 
-// The functions read process.env when their module is first evaluated, as in Lambda.
-const loadFunctions = async (environment: Record<string, string>) => {
-  const fingerprint = JSON.stringify(environment)
-  if (loadedWith !== undefined && loadedWith !== fingerprint) {
-    throw new Error(
-      'the sample functions were already loaded in this process with other endpoints or tables: run one local sample per process',
-    )
+// Each function in its own sandboxes, with its own environment, as Lambda runs it.
+const startSampleFunctions = async (
+  options: LocalSampleOptions,
+  sentReceipts: Receipt[],
+  environment: Record<string, string>,
+): Promise<SampleFunctions> => {
+  const started: LocalFunction[] = []
+  const start = async (
+    name: SampleFunctionName,
+    file: string,
+    forward?: Record<string, (...args: unknown[]) => void>,
+  ) => {
+    const fn = await startLocalFunction({
+      name,
+      entry: new URL(`../functions/${file}`, import.meta.url),
+      timeoutMs: timeoutOf(options, name),
+      environment,
+      maxConcurrency: options.concurrency ?? 4,
+      onOutcome: (event, functionName) => {
+        for (const listener of outcomeListeners) listener(event as IdempotencyEvent, functionName)
+      },
+      forward,
+      faults: options.faults === undefined ? undefined : (event) => options.faults?.(name, event),
+      output: options.functionOutput,
+      log: options.log,
+    })
+    started.push(fn)
+    return fn
   }
-  Object.assign(process.env, environment)
-  loadedWith = fingerprint
-  const [payment, consumer, receipts, outbox] = await Promise.all([
-    import('../functions/payment.js'),
-    import('../functions/order-consumer.js'),
-    import('../functions/order-receipts.js'),
-    import('../functions/payment-outbox.js'),
-  ])
-  return { payment, consumer, receipts, outbox }
+  try {
+    return {
+      payment: await start('Payment', 'payment.ts'),
+      consumer: await start('OrderConsumer', 'order-consumer.ts'),
+      receipts: await start('OrderReceipts', 'order-receipts.ts', {
+        receiptListeners: (receipt) => sentReceipts.push(receipt as Receipt),
+      }),
+      outbox: await start('PaymentOutbox', 'payment-outbox.ts'),
+    }
+  } catch (error) {
+    await Promise.all(started.map((fn) => fn.stop()))
+    throw error
+  }
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { SendMessageCommand } from '@aws-sdk/client-sqs'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest'
+import { isEmfLine } from '../../infra/local/emf-lines.js'
 import { type LocalSample, startLocalSample } from '../../infra/local/local-sample.js'
-import { type CapturedEmf, captureEmf } from '../helpers/captured-output.js'
 
 // The local SQS server (fauxqs) loads node:sqlite, and Node warns that it is experimental when it is
 // first imported: captured before the imports, and asserted below.
@@ -14,14 +14,12 @@ const warnings = await vi.hoisted(async () =>
 // DynamoDB Local, fauxqs, and the poller that delivers every batch twice.
 let sample: LocalSample
 const lines: string[] = []
-const functionLogs: { message: string; fields: Record<string, unknown> }[] = []
-let emf: CapturedEmf
+// The functions' output lines (they run in sandboxes, whose lines reach the local runner).
+const functionLines: string[] = []
+const emfDocuments = () =>
+  functionLines.filter(isEmfLine).map((line) => JSON.parse(line) as Record<string, unknown>)
 
 beforeAll(async () => {
-  emf = captureEmf()
-  vi.spyOn(console, 'info').mockImplementation((message: unknown, fields: unknown) => {
-    functionLogs.push({ message: String(message), fields: (fields ?? {}) as Record<string, unknown> })
-  })
   sample = await startLocalSample({
     port: 0,
     dynamodbEndpoint: inject('dynamoEndpoint'),
@@ -31,6 +29,7 @@ beforeAll(async () => {
     maxReceiveCount: 3,
     providerLatencyMs: 50,
     log: (line) => lines.push(line),
+    functionOutput: (line) => functionLines.push(line),
   })
 })
 
@@ -60,15 +59,24 @@ const coffee = (customer: string, quantity = 1) => ({
   quantity,
 })
 
+// The outcomes a function reported through onEvent after the timeline entry `sinceSeq`, oldest first.
+const outcomesSince = async (sinceSeq: number, functionName: string) =>
+  (await sample.state()).timeline
+    .filter((entry) => entry.seq > sinceSeq && entry.functionName === functionName)
+    .reverse()
+
+const lastSeq = async () => (await sample.state()).timeline[0]?.seq ?? 0
+
 const ordersFor = async (paymentId: string) =>
   (await sample.state()).orders.filter((order) => order.paymentId === paymentId)
 
 describe('the local sample', () => {
   it('charges a retried payment once and replays the first response with Idempotent-Replayed', async () => {
     const before = await sample.state()
+    const seq = await lastSeq()
     const first = await pay('order-1001', coffee('cus_retry'))
     const firstBody = await first.text()
-    const metricsBefore = emf.metricNames().length
+    const metricsBefore = emfDocuments().length
     const retry = await pay('order-1001', coffee('cus_retry'))
 
     expect(first.status).toBe(201)
@@ -82,15 +90,14 @@ describe('the local sample', () => {
     expect(after.payments.filter((payment) => payment.paymentId === paymentId)).toHaveLength(1)
     expect(after.payments).toHaveLength(before.payments.length + 1)
     expect(after.providerCharges).toBe(before.providerCharges + 1)
-    const charged = functionLogs.filter(
-      (log) => log.message === 'charge created' && log.fields.paymentId === paymentId,
-    )
-    expect(charged).toHaveLength(1)
+    // The first request ran the work; the retry was answered from the record.
+    const outcomes = (await outcomesSince(seq, 'Payment')).map((entry) => entry.outcome)
+    expect(outcomes).toEqual(['claimed', 'completed', 'replayed'])
     expect(lines).toContain(
       '[api] POST /payments (Idempotency-Key order-1001) -> 201 replayed (the handler did not run)',
     )
     // The payment function's metric line for the retry, as CloudWatch would count it.
-    expect(emf.documents.slice(metricsBefore)).toContainEqual(
+    expect(emfDocuments().slice(metricsBefore)).toContainEqual(
       expect.objectContaining({ FunctionName: 'Payment', IdempotencyReplayed: 1, outcome: 'replayed' }),
     )
   })
@@ -98,6 +105,7 @@ describe('the local sample', () => {
   it('creates one order and takes the stock once when order_paid is delivered twice', async () => {
     const before = await sample.state()
     const invocations = sample.eventSource.invocations
+    const seq = await lastSeq()
     const response = await pay('order-2002', coffee('cus_twice', 2))
     const { paymentId } = (await response.json()) as { paymentId: string }
     await sample.eventSource.settled()
@@ -105,15 +113,13 @@ describe('the local sample', () => {
     expect(sample.eventSource.invocations - invocations).toBeGreaterThanOrEqual(2)
     expect(await ordersFor(paymentId)).toHaveLength(1)
     expect((await sample.state()).stock.sku_coffee).toBe((before.stock.sku_coffee ?? 0) - 2)
-    const eventId = `evt_${paymentId.slice('pay_'.length)}`
-    const created = functionLogs.filter(
-      (log) => log.message === 'order created' && log.fields.eventId === eventId,
-    )
-    const skipped = functionLogs.filter(
-      (log) => log.message === 'duplicate skipped' && log.fields.eventId === eventId,
-    )
-    expect(created).toHaveLength(1)
-    expect(skipped.length).toBeGreaterThanOrEqual(1)
+    // One run committed the order, the stock and the record in one transaction; the duplicate replayed.
+    const outcomes = await outcomesSince(seq, 'OrderConsumer')
+    expect(outcomes.filter((entry) => entry.outcome === 'completed')).toEqual([
+      expect.objectContaining({ transactional: true }),
+    ])
+    expect(outcomes.filter((entry) => entry.outcome === 'replayed').length).toBeGreaterThanOrEqual(1)
+    expect(new Set(outcomes.map((entry) => entry.id)).size).toBe(1)
   })
 
   it('creates one order when the producer sends the same order_paid event as two messages', async () => {
@@ -179,49 +185,48 @@ describe('the local sample', () => {
     expect((await sample.state()).providerCharges).toBe(charges + 1)
   })
 
-  it('delivers a failing message again and moves it to the dead-letter queue after the last try', async () => {
+  it('records a shortage as the outcome of the event: no order, no stock taken, not retried', async () => {
     const before = await sample.state()
+    const seq = await lastSeq()
     const paymentId = `pay_${randomUUID().slice(0, 8)}`
-    // The consumer's library warns on each failed delivery (its default logger is console).
-    const warnings: unknown[][] = []
-    const warn = vi.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {
-      warnings.push(args)
-    })
-    const { MessageId } = await sample.sqs.client.send(
+    await sample.sqs.client.send(
       new SendMessageCommand({
         QueueUrl: sample.sqs.queueUrl,
-        MessageBody: JSON.stringify({
-          type: 'order_paid',
-          eventId: `evt_${paymentId}`,
-          paymentId,
-          customer: 'cus_unknown_sku',
-          sku: 'sku_that_does_not_exist',
-          quantity: 1,
-          amount: 100,
-          currency: 'EUR',
-          paidAt: new Date().toISOString(),
-        }),
+        MessageBody: orderPaid(paymentId, 'sku_coffee', 100),
       }),
     )
     await sample.eventSource.settled()
-    warn.mockRestore()
+
+    const after = await sample.state()
+    expect(await ordersFor(paymentId)).toHaveLength(0)
+    expect(after.stock).toEqual(before.stock)
+    expect(after.deadLetters).toBe(before.deadLetters)
+    // Stored as the event's outcome: the duplicate delivery replays it instead of trying again.
+    const outcomes = (await outcomesSince(seq, 'OrderConsumer')).map((entry) => entry.outcome)
+    expect(outcomes).toEqual(['claimed', 'completed', 'replayed'])
+  })
+
+  it('delivers a failing message again and moves it to the dead-letter queue after the last try', async () => {
+    const before = await sample.state()
+    const seq = await lastSeq()
+    const paymentId = `pay_${randomUUID().slice(0, 8)}`
+    // quantity 0: the consumer refuses the event on every delivery.
+    await sample.sqs.client.send(
+      new SendMessageCommand({
+        QueueUrl: sample.sqs.queueUrl,
+        MessageBody: orderPaid(paymentId, 'sku_coffee', 0),
+      }),
+    )
+    await sample.eventSource.settled()
 
     const after = await sample.state()
     expect(after.deadLetters).toBe(before.deadLetters + 1)
     expect(await ordersFor(paymentId)).toHaveLength(0)
     expect(after.stock).toEqual(before.stock)
-    // One warning per delivery (three receives, each delivered twice), all for this message.
-    expect(warnings.length).toBeGreaterThanOrEqual(3)
-    expect(warnings).toEqual(
-      warnings.map(() => [
-        'lambda-idempotency: the SQS record failed and is reported in batchItemFailures',
-        {
-          messageId: MessageId,
-          outcome: 'handler-failed',
-          error: expect.stringMatching(/^TransactionCanceledException: .*ConditionalCheckFailed/),
-        },
-      ]),
-    )
+    // Each delivery (three receives, each delivered twice) claimed the key and released it.
+    const outcomes = (await outcomesSince(seq, 'OrderConsumer')).map((entry) => entry.outcome)
+    expect(outcomes.filter((outcome) => outcome === 'released').length).toBeGreaterThanOrEqual(3)
+    expect(outcomes).not.toContain('completed')
   })
 
   it("warned only that the local SQS server's node:sqlite is experimental", () => {
@@ -230,3 +235,16 @@ describe('the local sample', () => {
     ).toEqual([])
   })
 })
+
+const orderPaid = (paymentId: string, sku: string, quantity: number) =>
+  JSON.stringify({
+    type: 'order_paid',
+    eventId: `evt_${paymentId}`,
+    paymentId,
+    customer: 'cus_sample',
+    sku,
+    quantity,
+    amount: 100,
+    currency: 'EUR',
+    paidAt: new Date().toISOString(),
+  })
