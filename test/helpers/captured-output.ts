@@ -60,14 +60,25 @@ export const captureEmf = (): CapturedEmf => {
     }
     return (original as (...args: unknown[]) => boolean)(chunk, ...rest)
   }) as typeof process.stdout.write)
-  const metricNames = () =>
-    documents.flatMap((document) =>
+  return { documents, metricNames: () => emfMetricNames(documents), restore: () => spy.mockRestore() }
+}
+
+/**
+ * The metric names that EMF documents (or the EMF lines among output lines) declare.
+ *
+ * @example
+ * expect(emfMetricNames(functionLines)).toContain('IdempotencyReplayed')
+ */
+export const emfMetricNames = (documents: (Record<string, unknown> | string)[]): string[] =>
+  documents
+    .flatMap((document) =>
+      typeof document !== 'string' ? [document] : isEmfLine(document) ? [JSON.parse(document)] : [],
+    )
+    .flatMap((document) =>
       ((document._aws as { CloudWatchMetrics?: { Metrics?: { Name: string }[] }[] })?.CloudWatchMetrics ?? [])
         .flatMap((directive) => directive.Metrics ?? [])
         .map((metric) => metric.Name),
     )
-  return { documents, metricNames, restore: () => spy.mockRestore() }
-}
 
 /** A warning Node would print to stderr, as `process.emitWarning` received it. */
 export interface CapturedWarning {
@@ -100,3 +111,12 @@ export const captureWarnings = (): { readonly list: CapturedWarning[]; restore()
   }) as typeof process.emitWarning)
   return { list, restore: () => spy.mockRestore() }
 }
+
+/**
+ * Output lines grouped into log entries: Node prints an object logged beside a message over
+ * several lines (`charge created {`, `  paymentId: …`, `}`), which belong to one entry.
+ *
+ * @example
+ * logEntries(functionLines).filter((entry) => entry.startsWith('order_paid sent') && entry.includes(eventId))
+ */
+export const logEntries = (lines: string[]): string[] => lines.join('\n').split(/\n(?=[^\s}\]])/)

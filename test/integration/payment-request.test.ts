@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest'
 import { localClientConfig } from '../../infra/local/dynamodb-local.js'
 import { type LocalSample, startLocalSample } from '../../infra/local/local-sample.js'
+import { logEntries } from '../helpers/captured-output.js'
 import { scanTable } from '../helpers/dynamodb.js'
 import { loadEvent } from '../helpers/events.js'
 import { lambdaContext } from '../helpers/lambda.js'
@@ -12,25 +13,19 @@ import { lambdaContext } from '../helpers/lambda.js'
 // Local: what it refuses before a key is claimed, and what a re-run answers.
 let sample: LocalSample
 let dynamodb: DynamoDBClient
-let payment: typeof import('../../infra/functions/payment.js')
-const infoLogs: { message: string; fields: Record<string, unknown> }[] = []
+/** What the sample's functions printed (they run in sandboxes; their lines reach the runner). */
+const functionLines: string[] = []
 
 beforeAll(async () => {
-  vi.spyOn(console, 'info').mockImplementation((message: unknown, fields: unknown) => {
-    infoLogs.push({ message: String(message), fields: (fields ?? {}) as Record<string, unknown> })
-  })
-  vi.spyOn(console, 'warn').mockImplementation(() => {})
-  vi.spyOn(console, 'error').mockImplementation(() => {})
-  vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
   sample = await startLocalSample({
     port: 0,
     dynamodbEndpoint: inject('dynamoEndpoint'),
     tablePrefix: `payreq-${randomUUID().slice(0, 8)}`,
     providerLatencyMs: 0,
     log: () => {},
+    functionOutput: (line) => functionLines.push(line),
   })
   dynamodb = new DynamoDBClient(localClientConfig(sample.dynamodbEndpoint))
-  payment = await import('../../infra/functions/payment.js')
 })
 
 afterAll(async () => {
@@ -193,8 +188,8 @@ describe('the payment request', () => {
       createdAt: '2026-01-01T00:00:00.000Z',
     })
     await sample.eventSource.settled()
-    const sent = infoLogs.filter(
-      (log) => log.message === 'order_paid sent' && log.fields.paymentId === first.paymentId,
+    const sent = logEntries(functionLines).filter(
+      (entry) => entry.startsWith('order_paid sent') && entry.includes(first.paymentId),
     )
     expect(sent).toHaveLength(1)
   })
@@ -214,7 +209,10 @@ describe('the customer with an authorizer', () => {
     return event
   }
   const invoke = async (event: APIGatewayProxyEventV2) =>
-    (await payment.handler(event, lambdaContext({ functionName: 'Payment' }))) as APIGatewayProxyResult
+    (await sample.functions.payment.handler(
+      event,
+      lambdaContext({ functionName: 'Payment' }),
+    )) as APIGatewayProxyResult
 
   it('charges the caller named by the token when the body names no customer', async () => {
     const { customer: _none, ...body } = valid
