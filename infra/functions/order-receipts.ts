@@ -60,5 +60,9 @@ export const handler = idempotentDynamoDBStreamHandler<Order>(sendReceipt, {
   // their record's eventID (the default), which they only need to skip once.
   key: (change, record) =>
     change.eventName === 'INSERT' ? `receipt:${String(change.keys.orderId)}` : record.eventID,
+  // A stream retries a failed batch at once, and only so many times: a record whose earlier run
+  // crashed (its claim held until the lease ends) waits here for that run's result or its lease,
+  // instead of failing every retry and going to the on-failure queue unsent.
+  inProgress: { waitMs: 5_000 },
   onEvent: emfMetrics({ functionName: process.env.AWS_LAMBDA_FUNCTION_NAME || 'OrderReceipts' }),
 })

@@ -220,7 +220,7 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
     if (restartFailure !== undefined) throw restartFailure
     for (const source of [sample.eventSource, ...pollers]) await source.settled(240_000)
 
-    const functions = [sample.functions.payment, sample.functions.consumer]
+    const functions = [sample.functions.payment, sample.functions.consumer, sample.functions.outbox]
     const kills = functions.reduce((sum, fn) => sum + fn.stats.kills + fn.stats.timeouts, 0)
     byPoint.timeout = functions.reduce((sum, fn) => sum + fn.stats.timeouts, 0)
     for (const fn of functions) {

@@ -239,6 +239,8 @@ export const startLocalSample = async (options: LocalSampleOptions = {}): Promis
       handler: outbox.handler,
       functionName: outbox.name,
       timeoutMs: timeoutOf(options, 'PaymentOutbox'),
+      // As the stack's mapping: a crashed relay's record is retried until its claim's lease ends.
+      retryAttempts: 10,
       duplicateDeliveries: options.duplicateDeliveries ?? false,
       log,
     })
