@@ -1,11 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { SendMessageCommand } from '@aws-sdk/client-sqs'
 import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { localClientConfig, startDynamoDBLocal } from './dynamodb-local.js'
 import type { Fault, KillPoint } from './function-runner.js'
+import { seededRandom } from './load-scenario.js'
 import { startLocalSample } from './local-sample.js'
 import { startSqsEventSource } from './sqs-event-source.js'
 
@@ -68,7 +70,7 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
   const events = options.events ?? 120
   const killRate = options.killRate ?? 0.5
   const timeouts = options.timeoutsMs ?? { Payment: 5000, OrderConsumer: 4000 }
-  const random = seeded(options.seed ?? 1)
+  const random = seededRandom(options.seed ?? 1)
   const byPoint: ChaosReport['byPoint'] = {
     'before-effect': 0,
     'after-effect': 0,
@@ -218,7 +220,25 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
     if (restarting !== undefined) await restarting
     // A store that did not come back is the run's failure, not a finding about the sample.
     if (restartFailure !== undefined) throw restartFailure
-    for (const source of [sample.eventSource, ...pollers]) await source.settled(240_000)
+    const settle = async () => {
+      for (const source of [sample.eventSource, ...pollers]) await source.settled(240_000)
+    }
+    await settle()
+    // A claim whose invocation was ended holds its key until its lease ends; the retry that takes
+    // it over may still be waiting for that moment. Wait past the leases still running, let the
+    // sources settle again, and only then look for keys that stay blocked.
+    for (let round = 0; round < 3; round++) {
+      const { Items = [] } = await documents.send(
+        new ScanCommand({ TableName: sample.tables.idempotencyTable, ConsistentRead: true }),
+      )
+      const leases = Items.filter((item) => item.status === 'IN_PROGRESS').map((item) =>
+        Number(item.leaseExpiresAt ?? Number.POSITIVE_INFINITY),
+      )
+      const latest = Math.max(0, ...leases)
+      if (latest <= Date.now()) break
+      await sleep(Math.min(latest - Date.now(), 30_000) + 500)
+      await settle()
+    }
 
     const functions = [sample.functions.payment, sample.functions.consumer, sample.functions.outbox]
     const kills = functions.reduce((sum, fn) => sum + fn.stats.kills + fn.stats.timeouts, 0)
@@ -274,7 +294,12 @@ export const runChaos = async (options: ChaosOptions = {}): Promise<ChaosReport>
     const fiveHundreds = answers.filter((answer) => answer.status >= 500)
     const unexplained = fiveHundreds.filter((answer) => !ended(answer.errorType) && !inOutage(answer.at))
     const unanswered = [...finals.values()].filter((status) => status !== 201).length
-    const blocked = records.filter((record) => record.status === 'IN_PROGRESS').length
+    // Held: in progress with a lease that has not ended (or none), after every lease had its time.
+    const now = Date.now()
+    const blocked = records.filter(
+      (record) =>
+        record.status === 'IN_PROGRESS' && Number(record.leaseExpiresAt ?? Number.POSITIVE_INFINITY) > now,
+    ).length
 
     for (const answer of unexplained) log(`chaos: unexplained ${JSON.stringify(answer)}`)
     const histogram = countBy([...finals.values()].map(String))
@@ -353,18 +378,6 @@ export const formatChaosReport = (report: ChaosReport, unprotected: boolean): st
 }
 
 const quantityOf = (index: number) => 1 + (index % 3)
-
-// A small deterministic generator (mulberry32), so that a seed replays the same fault plan.
-const seeded = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
 
 const pool = async (work: (() => Promise<void>)[], size: number) => {
   let next = 0

@@ -5,14 +5,9 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Context } from 'aws-lambda'
 import { build } from 'esbuild'
-import type { InvokeMessage, SandboxMessage } from './function-worker.js'
+import type { InvokeMessage, KillPoint, SandboxMessage } from './function-worker.js'
 
-/**
- * Where the chaos run ends an invocation on purpose: when the claim is taken (before the side
- * effect), right after the side effect (before the library's completion), once the completion is
- * written (before the answer).
- */
-export type KillPoint = 'before-effect' | 'after-effect' | 'after-completion'
+export type { KillPoint } from './function-worker.js'
 
 /** How one invocation is to die, if at all. */
 export interface Fault {

@@ -1,8 +1,14 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import type { Context } from 'aws-lambda'
 import { checkpointListeners, outcomeListeners } from '../functions/metrics.js'
-import type { KillPoint } from './function-runner.js'
 import { localLambdaContext } from './lambda-context.js'
+
+/**
+ * Where the chaos run ends an invocation on purpose: when the claim is taken (before the side
+ * effect), right after the side effect (before the library's completion), once the completion is
+ * written (before the answer).
+ */
+export type KillPoint = 'before-effect' | 'after-effect' | 'after-completion'
 
 /** A message from the runner to its sandbox. */
 export interface InvokeMessage {

@@ -273,8 +273,14 @@ export const loadChecks = (report: Omit<LoadScenarioReport, 'checks'>): LoadChec
   ]
 }
 
-// mulberry32: a small seeded generator, so a run can be repeated exactly.
-const seededRandom = (seed: number): (() => number) => {
+/**
+ * mulberry32: a small seeded generator, so a run (a load test, a chaos run) can be repeated exactly.
+ *
+ * @example
+ * const random = seededRandom(7)
+ * random() // the same number in [0, 1) for seed 7, every time
+ */
+export const seededRandom = (seed: number): (() => number) => {
   let state = seed >>> 0
   return () => {
     state = (state + 0x6d2b79f5) >>> 0
