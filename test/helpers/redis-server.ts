@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createClient } from 'redis'
+import { afterAll, beforeAll } from 'vitest'
 import { freePort, spawnServer, stopProcess, whenReady } from '../../infra/local/server-process.js'
 
 /** A running `redis-server` on 127.0.0.1. */
@@ -121,5 +123,34 @@ const waitForPing = async (port: number, running: () => boolean): Promise<void> 
     if (!running()) throw new Error('redis-server exited before it answered PING')
     if (Date.now() > deadline) throw new Error(`redis-server did not answer PING on port ${port} within 20 s`)
     await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/**
+ * A `redis-server` and a connected client for the test file that calls this at its top level:
+ * started before its tests, closed and stopped after them.
+ *
+ * @example
+ * const redis = useRedisServer()
+ * it('...', () => new RedisStore({ client: redis.client, keyPrefix: 'test:' }))
+ */
+export const useRedisServer = (): { readonly client: ReturnType<typeof createClient> } => {
+  let server: RedisServer | undefined
+  let client: ReturnType<typeof createClient> | undefined
+  beforeAll(async () => {
+    server = await startRedisServer()
+    client = createClient({ url: server.url })
+    await client.connect()
+  })
+  afterAll(async () => {
+    await client?.close()
+    await server?.stop()
+  })
+  return {
+    get client() {
+      if (client === undefined)
+        throw new Error('the redis client is connected in beforeAll: use it inside a test')
+      return client
+    },
   }
 }

@@ -1,6 +1,5 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb'
-import { createClient } from 'redis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import {
   currentClaim,
   DynamoDBStore,
@@ -13,25 +12,16 @@ import {
 } from '../../src/index.js'
 import { RedisStore } from '../../src/redis.js'
 import { countingClient, createIdempotencyTable, scanTable } from '../helpers/dynamodb.js'
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
+import { useRedisServer } from '../helpers/redis-server.js'
 
 // Records and answers the protocol meets rarely (written by hand or by another version, a
 // transaction another item cancels), on the real stores.
 
 const { client } = countingClient()
-let redis: RedisServer
-let redisClient: ReturnType<typeof createClient>
-
-beforeAll(async () => {
-  redis = await startRedisServer()
-  redisClient = createClient({ url: redis.url })
-  await redisClient.connect()
-})
+const redis = useRedisServer()
 
 afterAll(async () => {
   client.destroy()
-  await redisClient?.close()
-  await redis?.stop()
 })
 
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3_600
@@ -238,10 +228,10 @@ describe('PowertoolsDynamoDBStore on records in the Powertools format', () => {
 
 describe('RedisStore on redis-server', () => {
   it('honours a record without a clock offset, as written by hand', async () => {
-    const store = new RedisStore({ client: redisClient, keyPrefix: 'edge:' })
+    const store = new RedisStore({ client: redis.client, keyPrefix: 'edge:' })
     const id = idOf('by-hand', 'r-1')
     const header = JSON.stringify({ status: 'COMPLETED', owner: 'someone', expiresAtSeconds: inAnHour() })
-    await redisClient.set(`edge:${id}`, `${header}\n{"from":"hand"}`)
+    await redis.client.set(`edge:${id}`, `${header}\n{"from":"hand"}`)
     let runs = 0
     const work = makeIdempotent(async (_: string) => ++runs, {
       store,
@@ -256,7 +246,7 @@ describe('RedisStore on redis-server', () => {
   })
 
   it('remembers at most 1,000 open claims to recreate: the oldest is forgotten', async () => {
-    const store = new RedisStore({ client: redisClient, keyPrefix: 'open:', recreateLostRecords: true })
+    const store = new RedisStore({ client: redis.client, keyPrefix: 'open:', recreateLostRecords: true })
     const nowMs = Date.now()
     const ids = Array.from({ length: 1_001 }, (_, i) => `claim-${i}`)
     for (const id of ids) {
@@ -264,7 +254,7 @@ describe('RedisStore on redis-server', () => {
       expect(await store.claim(claim)).toEqual({ claimed: true })
     }
     // Redis loses every claim (a restart without persistence).
-    await redisClient.del(ids.map((id) => `open:${id}`))
+    await redis.client.del(ids.map((id) => `open:${id}`))
     expect(await store.complete('claim-0', 'o', '"first"', inAnHour())).toBe(false)
     expect(await store.complete('claim-1000', 'o', '"last"', inAnHour())).toBe(true)
     await expect(store.get('claim-1000')).resolves.toMatchObject({ status: 'COMPLETED', result: '"last"' })

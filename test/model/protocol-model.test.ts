@@ -1,10 +1,9 @@
 import fc from 'fast-check'
-import { createClient } from 'redis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { DynamoDBStore, type IdempotencyStore, MemoryStore } from '../../src/index.js'
 import { RedisStore } from '../../src/redis.js'
 import { countingClient, createIdempotencyTable } from '../helpers/dynamodb.js'
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
+import { useRedisServer } from '../helpers/redis-server.js'
 import { mutants } from './mutants.js'
 import { protocolModelProperty } from './protocol-model.js'
 import { checkModel, modelTimeout } from './store-model.js'
@@ -13,19 +12,10 @@ const checkProtocol = (name: string, store: IdempotencyStore, runs: number) =>
   checkModel(`protocol model, ${name}`, protocolModelProperty(store), runs)
 
 const { client: dynamoClient } = countingClient()
-let redis: RedisServer
-let redisClient: ReturnType<typeof createClient>
-
-beforeAll(async () => {
-  redis = await startRedisServer()
-  redisClient = createClient({ url: redis.url })
-  await redisClient.connect()
-})
+const redis = useRedisServer()
 
 afterAll(async () => {
   dynamoClient.destroy()
-  await redisClient?.close()
-  await redis?.stop()
 })
 
 describe('makeIdempotent under generated interleavings, clock jumps, crashes and store faults', () => {
@@ -49,7 +39,7 @@ describe('makeIdempotent under generated interleavings, clock jumps, crashes and
   it(
     'keeps its promises on RedisStore on redis-server',
     async () => {
-      await checkProtocol('RedisStore', new RedisStore({ client: redisClient, keyPrefix: 'model:' }), 150)
+      await checkProtocol('RedisStore', new RedisStore({ client: redis.client, keyPrefix: 'model:' }), 150)
     },
     modelTimeout(120_000),
   )

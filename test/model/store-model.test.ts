@@ -1,10 +1,9 @@
 import fc from 'fast-check'
-import { createClient } from 'redis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { DynamoDBStore, type IdempotencyStore, MemoryStore } from '../../src/index.js'
 import { RedisStore } from '../../src/redis.js'
 import { countingClient, createIdempotencyTable } from '../helpers/dynamodb.js'
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
+import { useRedisServer } from '../helpers/redis-server.js'
 import { mutants, reentryMutants } from './mutants.js'
 import { checkModel, modelTimeout, storeModelProperty } from './store-model.js'
 
@@ -14,19 +13,10 @@ const checkStore = (name: string, store: IdempotencyStore, runs: number, skew = 
   checkModel(`store model, ${name}`, storeModelProperty(store, undefined, skew), runs)
 
 const { client: dynamoClient } = countingClient()
-let redis: RedisServer
-let redisClient: ReturnType<typeof createClient>
-
-beforeAll(async () => {
-  redis = await startRedisServer()
-  redisClient = createClient({ url: redis.url })
-  await redisClient.connect()
-})
+const redis = useRedisServer()
 
 afterAll(async () => {
   dynamoClient.destroy()
-  await redisClient?.close()
-  await redis?.stop()
 })
 
 describe('the store contract under generated schedules', () => {
@@ -56,7 +46,7 @@ describe('the store contract under generated schedules', () => {
       // clock: 'server' tolerates any skew (test/integration/redis-under-stress.test.ts).
       await checkStore(
         'RedisStore',
-        new RedisStore({ client: redisClient, keyPrefix: 'model:' }),
+        new RedisStore({ client: redis.client, keyPrefix: 'model:' }),
         1_000,
         false,
       )
