@@ -366,3 +366,70 @@ describe('canonical JSON straight from the text: cases worth naming', () => {
     expect(fingerprint.body.json).toEqual({ b: [1, { '\u0000integer': '9007199254740993' }], a: 'x' })
   })
 })
+
+describe('canonical JSON straight from the text: long strings, wide objects, large texts', () => {
+  // Strings longer than the sixteen bytes the reader scans at once, with escapes, quotes and
+  // control characters at any position; objects of up to 80 members, whose keys share long
+  // prefixes, so that sorting runs past its small-object path and compares past the first bytes.
+  const longString = fc
+    .array(character.chain(encodedChar), { maxLength: 60 })
+    .map((parts) => `"${parts.join('')}"`)
+  const wideKey = fc.oneof(
+    fc.constantFrom('attributes', 'attributeS', 'attribute', 'attributes2', 'a', '', 'é', 'Zz', '7', '10'),
+    fc.stringMatching(/^[a-c]{0,12}$/),
+    fc.integer({ min: 0, max: 200 }).map(String),
+  )
+  const { wide } = fc.letrec<{ wide: string; object: string; array: string }>((tie) => ({
+    wide: fc.oneof({ depthSize: 'small' }, literal, numberLiteral, longString, tie('object'), tie('array')),
+    object: fc
+      .array(fc.tuple(wideKey, padded(tie('wide'))), { maxLength: 80 })
+      .map((members) => `{${members.map(([key, value]) => `${JSON.stringify(key)}:${value}`).join(',')}}`),
+    array: fc.array(padded(tie('wide')), { maxLength: 8 }).map((items) => `[${items.join(',')}]`),
+  }))
+
+  it('gives the canonical JSON the plain path gives', () => {
+    fc.assert(
+      fc.property(padded(wide), (text) => {
+        const expected = referenceOf(text)
+        const fast = canonicalJsonText(text)
+        if (fast !== undefined) expect({ canonical: fast.text }).toEqual(expected)
+        if ('canonical' in expected) expect(hashJson(text)).toBe(sha256(expected.canonical))
+        else expect(() => hashJson(text)).toThrow()
+      }),
+      { numRuns: 1_000 },
+    )
+  })
+
+  it('sorts an array of objects that share their keys, and one object of many keys in reverse order', () => {
+    const items = Array.from({ length: 300 }, (_, i) => ({
+      sku: `S${i}`,
+      name: `n${i}`,
+      attributes: { b: i, a: i % 3 },
+    }))
+    const reversed = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`key${5_000 - i}`, i]))
+    for (const value of [items, reversed, { items, reversed }]) {
+      const text = JSON.stringify(value)
+      expect(canonicalJsonText(text)?.text).toBe(reference(referenceParse(text)))
+    }
+  })
+
+  it('leaves a text of more than a million characters to the plain path, with the same hash', () => {
+    const text = JSON.stringify({ b: 'x'.repeat(2 ** 20), a: [1.0, 2] })
+    expect(canonicalJsonText(text)).toBeUndefined()
+    expect(hashJson(text)).toBe(sha256(reference(referenceParse(text))))
+    // The reader still answers for a small text afterwards, and after a large one it read.
+    const large = JSON.stringify({ z: 'y'.repeat(500_000), a: 1 })
+    expect(canonicalJsonText(large)?.text).toBe(reference(referenceParse(large)))
+    expect(canonicalJsonText('{"b":1,"a":2}')?.text).toBe('{"a":2,"b":1}')
+  })
+
+  it.each([
+    ['a backslash as the last character', '"abc\\'],
+    ['a backslash before the end of a long string', `"${'x'.repeat(30)}\\`],
+    ['a string never closed, past sixteen bytes', `"${'x'.repeat(40)}`],
+    ['a control character after fifteen plain ones', `["${'x'.repeat(15)}\u0001"]`],
+  ])('gives up on %s', (_name, text) => {
+    expect(canonicalJsonText(text)).toBeUndefined()
+    expect(() => JSON.parse(text)).toThrow()
+  })
+})
