@@ -2,7 +2,7 @@
  * Where a library's CPU goes for one case of the CPU benchmark: runs the case's calls under the V8
  * sampling profiler (node:inspector) and prints self time grouped by source file and by function.
  *
- *   node --import tsx bench/profile.ts small-replay ours [calls]
+ *   npm run build && node --import tsx bench/profile.ts small-replay ours [calls]
  *   node --import tsx bench/profile.ts large-validate-first powertools
  *
  * Cases are the ids of bench/cpu.ts; the fake client answers `send` in process (library only).

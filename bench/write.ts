@@ -1,6 +1,7 @@
 import { type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb'
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda'
-import { currentClaim } from '../src/index.js'
+// The same compiled package as the middleware (bench/sides/ours.ts): one module instance holds the claim.
+import { currentClaim } from '../dist/index.js'
 import type { RequestCounter } from './counting.js'
 import { createTable } from './dynamodb-local.js'
 import { lambdaContext, smallEvent } from './events.js'

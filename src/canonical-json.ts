@@ -6,6 +6,7 @@
  * The result is the same text as `canonicalJson(parseJsonExactly(text))`; the property tests
  * compare the two on generated JSON.
  */
+import { brotliDecompressSync } from 'node:zlib'
 import { CANONICAL_JSON_WASM } from './canonical-json-wasm.js'
 
 /** The canonical JSON of a text, and how deep its objects and arrays nest (-1: none, 0: the root). */
@@ -106,7 +107,7 @@ const rewriteString = (start: number, end: number, at: number, room: number): nu
 }
 
 const load = (): Reader => {
-  const module = new WebAssembly.Module(Buffer.from(CANONICAL_JSON_WASM, 'base64'))
+  const module = new WebAssembly.Module(brotliDecompressSync(Buffer.from(CANONICAL_JSON_WASM, 'base64')))
   const instance = new WebAssembly.Instance(module, { 'canonical-json': { rewriteNumber, rewriteString } })
   return instance.exports as unknown as Reader
 }
