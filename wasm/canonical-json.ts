@@ -368,13 +368,14 @@ function rearrange(base: i32): void {
   if (end + end - start > outEnd) unreachable()
   copy(end, start, end - start) // a copy to read from, behind the text
   const count = (top - base) / MEMBER
-  sortMembers(base, count)
+  const repeats = sortMembers(base, count)
   let at = start
   let first = true
   for (let k = 0; k < count; k++) {
     const i = load<i32>(orderBase + 4 * k)
     const member = base + MEMBER * i
-    if (k + 1 < count && compareKeys(member, base + MEMBER * load<i32>(orderBase + 4 * k + 4)) == 0) continue
+    if (repeats && k + 1 < count && compareKeys(member, base + MEMBER * load<i32>(orderBase + 4 * k + 4)) == 0)
+      continue
     if (!first) store<u8>(at++, 44)
     first = false
     // Member i spans from its start to the comma before the next member (or the end).
@@ -444,7 +445,8 @@ function compareWholeKeys(a: i32, b: i32): i32 {
 
 // A stable sort of the member indices into the order array: insertion for the usual small
 // object, merging runs for a large one (a large object in reverse order would take quadratic time).
-function sortMembers(base: i32, count: i32): void {
+// Returns false when no key repeats.
+function sortMembers(base: i32, count: i32): bool {
   const order = orderBase
   // Each key's first seven bytes, zeros after a shorter key (a key holds no zero byte); 1 for an
   // integer-like key or one with other than ASCII characters, which take the whole comparison.
@@ -456,17 +458,23 @@ function sortMembers(base: i32, count: i32): void {
     const whole = isDigit(byte(keyStart)) || (prefix & 0x80808080808080) != 0
     store<u64>(member, whole ? 1 : bswap<u64>(prefix), 16)
   }
+  // Insertion compares each key with the one it ends up after: a repeated key shows there.
+  let repeats = false
   for (let i = 0; i < count; i++) {
+    const run = i - (i % 16)
     let j = i - 1
-    if (i % 16 != 0) {
-      while (j >= i - i % 16 && compareKeys(base + MEMBER * load<i32>(order + 4 * j), base + MEMBER * i) > 0) {
-        store<i32>(order + 4 * j + 4, load<i32>(order + 4 * j))
-        j--
+    while (j >= run) {
+      const ordered = compareKeys(base + MEMBER * load<i32>(orderBase + 4 * j), base + MEMBER * i)
+      if (ordered <= 0) {
+        if (ordered == 0) repeats = true
+        break
       }
+      store<i32>(orderBase + 4 * j + 4, load<i32>(orderBase + 4 * j))
+      j--
     }
-    store<i32>(order + 4 * j + 4, i)
+    store<i32>(orderBase + 4 * j + 4, i)
   }
-  if (count <= 16) return
+  if (count <= 16) return repeats
   // Runs of 16 are sorted; merge them pairwise into the second array and back.
   let from = order
   let into = order + 4 * count
@@ -491,4 +499,5 @@ function sortMembers(base: i32, count: i32): void {
     into = swap
   }
   if (from != order) memory.copy(order, from, 4 * count)
+  return true // merged runs: repeats are looked for in order
 }
