@@ -78,16 +78,18 @@ afterAll(async () => {
 }, cleanupTimeoutMs)
 
 describe('the packed tarball', () => {
-  it('holds only dist, src and the documents', () => {
+  it('holds only dist, src, the source of the WebAssembly reader and the documents', () => {
     const outside = packed.files.filter(
       (file) =>
-        !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(file) &&
+        !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'wasm/canonical-json.ts'].includes(file) &&
         !file.startsWith('dist/') &&
         !file.startsWith('src/'),
     )
     expect(outside).toEqual([])
     expect(packed.files.filter((file) => /(^|\/)(test|__tests__)\/|\.test\.|\.spec\./.test(file))).toEqual([])
-    expect(packed.files).toEqual(expect.arrayContaining(['README.md', 'LICENSE', 'CHANGELOG.md']))
+    expect(packed.files).toEqual(
+      expect.arrayContaining(['README.md', 'LICENSE', 'CHANGELOG.md', 'wasm/canonical-json.ts']),
+    )
   })
 
   it('holds every file the exports map points to', () => {
