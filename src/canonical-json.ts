@@ -56,7 +56,6 @@ interface WasmMemory {
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object
   Instance: new (module: object, imports: object) => { exports: unknown }
-  RuntimeError: new () => Error
 }
 
 interface Reader {
@@ -75,7 +74,6 @@ interface Reader {
   memory: WasmMemory
 }
 
-let reader: Reader | undefined
 let heap = Buffer.alloc(0) // the reader's memory, as bytes
 
 // The two tokens the reader leaves to JavaScript: a number that JSON.stringify writes another way
@@ -106,10 +104,18 @@ const rewriteString = (start: number, end: number, at: number, room: number): nu
   return Buffer.byteLength(canonical) > room ? -1 : heap.write(canonical, at, 'utf8')
 }
 
-const load = (): Reader => {
-  const module = new WebAssembly.Module(brotliDecompressSync(Buffer.from(CANONICAL_JSON_WASM, 'base64')))
-  const instance = new WebAssembly.Instance(module, { 'canonical-json': { rewriteNumber, rewriteString } })
-  return instance.exports as unknown as Reader
+// The reader once loaded; null where WebAssembly cannot run (`node --jitless` has none) or the
+// module would not compile: every text then takes the plain path.
+let reader: Reader | null | undefined
+
+const load = (): Reader | null => {
+  try {
+    const module = new WebAssembly.Module(brotliDecompressSync(Buffer.from(CANONICAL_JSON_WASM, 'base64')))
+    const instance = new WebAssembly.Instance(module, { 'canonical-json': { rewriteNumber, rewriteString } })
+    return instance.exports as unknown as Reader
+  } catch {
+    return null
+  }
 }
 
 // Makes the reader's memory hold `size` bytes.
@@ -153,25 +159,28 @@ const readCanonicalJson = (source: string): CanonicalBytes | undefined => {
   // Buffer writes a lone surrogate as U+FFFD: such texts take the plain path.
   if (source.length > MAX_CHARACTERS || !(source as unknown as { isWellFormed(): boolean }).isWellFormed())
     return undefined
-  reader ??= load()
+  if (reader === undefined) reader = load()
+  if (reader === null) return undefined
   const { memory } = reader
-  // The text's bytes from 0 and a zero byte after them (it ends any string left open), then the
-  // canonical text (room for twice the text: an object being rearranged is copied behind it), the
-  // members of the open objects (24 bytes each, one per 4 bytes of text at most) and two arrays of
-  // member indices to sort them.
-  room(memory, 3 * source.length + 8)
-  const size = heap.write(source, 0, 'utf8')
-  heap[size] = 0
-  const outBase = align(size + 1)
-  const membersBase = align(outBase + 2 * size + 256)
-  const order = align(membersBase + 6 * size + 64)
-  room(memory, order + 2 * size + 64)
   let read: number
+  let size: number
   try {
+    // The text's bytes from 0 and a zero byte after them (it ends any string left open), then
+    // the canonical text (room for twice the text: an object being rearranged is copied behind
+    // it), the members of the open objects (24 bytes each, one per 4 bytes of text at most) and two
+    // arrays of member indices to sort them.
+    room(memory, 3 * source.length + 8)
+    size = heap.write(source, 0, 'utf8')
+    heap[size] = 0
+    const outBase = align(size + 1)
+    const membersBase = align(outBase + 2 * size + 256)
+    const order = align(membersBase + 6 * size + 64)
+    room(memory, order + 2 * size + 64)
     read = reader.canonicalize(size, outBase, membersBase, membersBase, order, order)
-  } catch (error) {
-    if (error instanceof WebAssembly.RuntimeError) return undefined
-    throw error
+  } catch {
+    // The reader gave up on the text (a trap), or the engine would not grow its memory: the plain
+    // path answers.
+    return undefined
   }
   if (read === 0) return undefined
   const start = reader.start()
