@@ -5,8 +5,8 @@ import {
   type HttpIdempotencyOptions,
   type HttpRequest,
   type HttpResponse,
+  hashedNowFingerprint,
   httpCaller,
-  httpFingerprint,
   httpRequest,
   problemResponse,
   readKeyHeader,
@@ -89,7 +89,7 @@ export const idempotent = <TEvent = unknown, TResult = unknown>(
       : (input) => readKeyHeader(input.http, http.header),
     fingerprint:
       fingerprint === undefined
-        ? (input) => httpFingerprint(input.http)
+        ? (input) => hashedNowFingerprint(input.http)
         : fingerprint && ((input) => fingerprint(input.event)),
     scope:
       options.scope === undefined

@@ -179,6 +179,22 @@ describe.each(Object.entries(shapes))('%s', (_shape, fixture) => {
     expect(api.runs()).toBe(1)
   })
 
+  it('does the same for a body large enough for the WebAssembly reader', async () => {
+    const api = paymentsApi()
+    const key = uniqueKey()
+    const note = 'n'.repeat(600)
+    await api.call(eventFor(fixture, { key, body: `{"amount":100,"currency":"EUR","note":"${note}"}` }))
+    const reused = await api.call(
+      eventFor(fixture, { key, body: `{"amount":200,"currency":"EUR","note":"${note}"}` }),
+    )
+    expect(problemOf(reused)).toMatchObject({ status: 422 })
+    const reordered = await api.call(
+      eventFor(fixture, { key, body: `{ "note": "${note}", "currency": "EUR", "amount": 100.0 }` }),
+    )
+    expect(reordered.headers['Idempotent-Replayed']).toBe('true')
+    expect(api.runs()).toBe(1)
+  })
+
   it('answers a duplicate of a request still in progress with a 409 and Retry-After', async () => {
     const started = gate()
     const finish = gate()
