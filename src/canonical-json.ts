@@ -56,6 +56,7 @@ interface WasmMemory {
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object
   Instance: new (module: object, imports: object) => { exports: unknown }
+  compile(bytes: Uint8Array): Promise<object>
 }
 
 interface Reader {
@@ -107,14 +108,40 @@ const rewriteString = (start: number, end: number, at: number, room: number): nu
 // The reader once loaded; null where WebAssembly cannot run (`node --jitless` has none) or the
 // module would not compile: every text then takes the plain path.
 let reader: Reader | null | undefined
+let compiling = false
+
+const moduleBytes = (): Uint8Array => brotliDecompressSync(Buffer.from(CANONICAL_JSON_WASM, 'base64'))
+const instantiate = (module: object): Reader =>
+  new WebAssembly.Instance(module, { 'canonical-json': { rewriteNumber, rewriteString } })
+    .exports as unknown as Reader
 
 const load = (): Reader | null => {
   try {
-    const module = new WebAssembly.Module(brotliDecompressSync(Buffer.from(CANONICAL_JSON_WASM, 'base64')))
-    const instance = new WebAssembly.Instance(module, { 'canonical-json': { rewriteNumber, rewriteString } })
-    return instance.exports as unknown as Reader
+    return instantiate(new WebAssembly.Module(moduleBytes()))
   } catch {
     return null
+  }
+}
+
+// Compiles the reader off the main thread (about two milliseconds of CPU, once) while the text
+// that asked for it takes the plain path; later texts find it ready.
+const loadInBackground = (): void => {
+  compiling = true
+  const settle = (ready: () => Reader | null) => {
+    if (reader !== undefined) return // a large text loaded it meanwhile
+    try {
+      reader = ready()
+    } catch {
+      reader = null
+    }
+  }
+  try {
+    WebAssembly.compile(moduleBytes()).then(
+      (module) => settle(() => instantiate(module)),
+      () => settle(() => null),
+    )
+  } catch {
+    reader = null
   }
 }
 
@@ -126,15 +153,15 @@ const room = (memory: WasmMemory, size: number): void => {
 
 const align = (offset: number) => (offset + 7) & ~7
 
-// Below this many characters the plain path costs a few microseconds, about what the reader
-// costs, and a process that only ever sees small bodies never compiles the reader (a millisecond or
-// two, once).
+// A text this long or longer waits for the reader to compile (a millisecond or two, once) if it is
+// not ready yet; a shorter one takes the plain path until it is (a few microseconds, where the
+// reader takes a fraction of one).
 const MIN_CHARACTERS = 512
 
 /**
  * Canonical JSON of a JSON text, as UTF-8 bytes: `canonicalJson(parseJsonExactly(text))` without
  * the parse. `undefined` when the text is not JSON, or is one the plain path takes: under 512
- * characters (as fast there), over a million, nesting over 1000 levels, a lone surrogate, an
+ * characters while the reader is still compiling, over a million, nesting over 1000 levels, a lone surrogate, an
  * escaped key or one with characters from U+E000, an integer literal too large for a double.
  * `same` means the text already is canonical. The bytes are only valid until the next call.
  *
@@ -145,8 +172,13 @@ const MIN_CHARACTERS = 512
  * @example
  * canonicalJsonBytes(JSON.stringify({ b: 'x'.repeat(600), a: 1 }))?.bytes // {"a":1,"b":"xx…"}
  */
-export const canonicalJsonBytes = (source: string): CanonicalBytes | undefined =>
-  source.length < MIN_CHARACTERS ? undefined : readCanonicalJson(source)
+export const canonicalJsonBytes = (source: string): CanonicalBytes | undefined => {
+  if (reader === undefined && source.length < MIN_CHARACTERS) {
+    if (!compiling) loadInBackground()
+    return undefined
+  }
+  return readCanonicalJson(source)
+}
 
 interface CanonicalBytes {
   bytes: Uint8Array

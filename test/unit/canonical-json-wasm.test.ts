@@ -27,4 +27,30 @@ describe('the WebAssembly reader of canonical JSON', () => {
     )
     expect(JSON.parse(output)).toEqual({ wasm: 'undefined', read: false, hash: hashJson(text) })
   })
+
+  it('compiles in the background when a short text first asks for it, and reads short texts once ready', () => {
+    // A fresh process, so the reader is not loaded yet: the first short text takes the plain path
+    // and starts the compilation; once it settles, the same text is read by the reader.
+    const script = `
+      const { canonicalJsonBytes } = await import('./src/canonical-json.ts')
+      const text = '{"b": 1, "a": [2.50, "x"]}'
+      const before = canonicalJsonBytes(text) === undefined
+      let waited = 0
+      while (canonicalJsonBytes(text) === undefined && waited < 200) {
+        await new Promise((resolve) => setTimeout(resolve, 25))
+        waited++
+      }
+      const after = canonicalJsonBytes(text)
+      console.log(JSON.stringify({ before, after: after && Buffer.from(after.bytes).toString('utf8') }))`
+    const output = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '--eval', script],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    expect(JSON.parse(output)).toEqual({ before: true, after: '{"a":[2.5,"x"],"b":1}' })
+  })
 })
