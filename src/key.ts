@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { canonicalJsonBytes, parseJsonExactly } from './canonical-json.js'
 import { IdempotencyKeyInvalidError } from './errors.js'
 
@@ -9,8 +9,12 @@ export const MAX_KEY_LENGTH = 255
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/
 
-/** SHA-256 of a string, hex-encoded (64 characters). */
-export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
+/**
+ * SHA-256 of a string (as UTF-8) or of bytes, hex-encoded (64 characters). The one-shot `hash`
+ * takes a third of the time of `createHash().update().digest()` on a short input, and every call
+ * hashes at least one (the record id).
+ */
+export const sha256 = (data: string | Uint8Array): string => hash('sha256', data, 'hex')
 
 /**
  * Canonical JSON of a value: object keys in a fixed order, no whitespace, so two inputs that differ
@@ -25,21 +29,26 @@ export const canonicalJson = (value: unknown): string => {
   return typeof canonical === 'string' ? canonical : canonical.map(partText).join('')
 }
 
-// Canonical JSON as one string, or as the parts of a text spliced around a value already known as
-// canonical JSON (a JSON body canonicalized from its text, whose part may be its UTF-8 bytes).
-const canonicalParts = (value: unknown): string | Part[] => {
+/**
+ * Canonical JSON as one string, or as the parts of a text spliced around a value already known as
+ * canonical JSON (a JSON body canonicalized from its text, whose part may be its UTF-8 bytes), for
+ * a value `depth` levels down in the value being canonicalized.
+ * @internal
+ */
+export const canonicalParts = (value: unknown, depth = 0): string | Part[] => {
   try {
-    const sorted = sortKeys(value, 0, true)
+    const sorted = sortKeys(value, depth, true)
     return sorted instanceof Spliced ? sorted.parts : (JSON.stringify(sorted) ?? 'undefined')
   } catch (error) {
     // A value already canonical sits in a container that JSON.stringify would treat specially:
     // take the plain path, which reads that value like any other.
     if (error !== PLAIN_PATH) throw error
-    return JSON.stringify(sortKeys(value, 0, false)) ?? 'undefined'
+    return JSON.stringify(sortKeys(value, depth, false)) ?? 'undefined'
   }
 }
 
-type Part = string | Uint8Array
+/** A piece of canonical JSON: text, or UTF-8 bytes. @internal */
+export type Part = string | Uint8Array
 const partText = (part: Part): string =>
   typeof part === 'string' ? part : Buffer.from(part.buffer, part.byteOffset, part.length).toString('utf8')
 
@@ -63,6 +72,19 @@ const PLAIN_PATH = new Error('take the plain path')
  */
 export const withCanonicalJson = <T extends object>(value: T, parts: Part[], depth: number): T =>
   Object.defineProperty(value, CANONICAL, { value: { parts, depth } satisfies Known })
+
+/**
+ * A value known only by its canonical JSON, `parts`, nesting `depth` levels below it: what
+ * `withCanonicalJson` marks, for a caller that writes the canonical JSON itself and reads no value
+ * back (the default HTTP fingerprint).
+ * @internal
+ */
+export class CanonicalValue {
+  readonly [CANONICAL]: Known
+  constructor(parts: Part[], depth: number) {
+    this[CANONICAL] = { parts, depth }
+  }
+}
 
 // Rebuilds objects with their keys inserted in sorted order and lets the native JSON.stringify do
 // the rest: far faster than concatenating strings in JavaScript. Integer-like keys always come
@@ -122,6 +144,8 @@ const serialize = (parts: Part[], sorted: unknown, missing: string): void => {
   else parts.push(JSON.stringify(sorted) ?? missing)
 }
 
+const JOIN_LIMIT = 4096
+
 const toJson = (value: object): unknown => (value as { toJSON: () => unknown }).toJSON()
 
 /**
@@ -133,9 +157,13 @@ const toJson = (value: object): unknown => (value as { toJSON: () => unknown }).
 export const hashValue = (value: unknown): string => {
   const canonical = canonicalParts(value)
   if (typeof canonical === 'string') return sha256(canonical)
-  const hash = createHash('sha256')
-  for (const part of canonical) hash.update(part)
-  return hash.digest('hex')
+  // Short parts are joined and hashed at once; long ones are hashed as they are, never copied.
+  let length = 0
+  for (const part of canonical) length += part.length
+  if (length <= JOIN_LIMIT) return sha256(canonical.map(partText).join(''))
+  const hasher = createHash('sha256')
+  for (const part of canonical) hasher.update(part)
+  return hasher.digest('hex')
 }
 
 /**
@@ -152,7 +180,7 @@ export const hashJson = (text: string): string => {
   const canonical = canonicalJsonBytes(text)
   if (canonical === undefined) return hashValue(parseJsonExactly(text))
   if (canonical.depth > 1_000) throw new TypeError('value is nested more than 1000 levels deep')
-  return createHash('sha256').update(canonical.bytes).digest('hex')
+  return sha256(canonical.bytes)
 }
 
 /**

@@ -168,8 +168,8 @@ const { json } = fc.letrec<{ json: string; object: string; array: string }>((tie
   array: fc.array(padded(tie('json')), { maxLength: 6 }).map((items) => `[${items.join(',')}]`),
 }))
 const jsonText = padded(json)
-// Texts under 512 characters take the plain path in hashJson and the HTTP fingerprint; the same
-// texts inside a larger one take the WebAssembly reader.
+// Texts under 512 characters take the plain path in hashJson and the HTTP fingerprint until the
+// reader has compiled in the background; the same texts inside a larger one take it at once.
 const LONG = `"${'p'.repeat(600)}"`
 const anySizeText = fc.oneof(
   jsonText,
@@ -279,6 +279,122 @@ describe('canonical JSON straight from the text', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe("idempotent()'s own HTTP fingerprint, written out as canonical JSON", () => {
+  // Any request the middleware may see: REST (v1) or HTTP API (v2), any method and path, a query,
+  // and a body that is absent, JSON text of any size, base64, not JSON, or already parsed.
+  const text = fc.string({ unit: 'grapheme', maxLength: 12 })
+  const request = fc.record({
+    rest: fc.boolean(),
+    method: fc.constantFrom('POST', 'put', 'PATCH', 'DELETE'),
+    path: text.map((path) => `/${path}`),
+    query: fc.array(fc.tuple(fc.constantFrom('a', 'b', 'Z', 'é'), text), { maxLength: 4 }),
+    body: fc.oneof(
+      fc.constant(undefined),
+      fc.constant(''),
+      anySizeText,
+      anySizeText.map((json) => ({ base64: Buffer.from(json).toString('base64') })),
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.jsonValue().map((value) => ({ parsed: value })),
+    ),
+  })
+  type Shape = typeof request extends fc.Arbitrary<infer T> ? T : never
+  const eventOf = (shape: Shape) => {
+    const { body } = shape
+    const base64 = typeof body === 'object' && body !== null && 'base64' in body
+    const value =
+      typeof body === 'object' && body !== null ? ('base64' in body ? body.base64 : body.parsed) : body
+    const rawQueryString = shape.query
+      .map(([name, item]) => `${encodeURIComponent(name)}=${encodeURIComponent(item)}`)
+      .join('&')
+    const multi: Record<string, string[]> = {}
+    for (const [name, item] of shape.query) multi[name] = [...(multi[name] ?? []), item]
+    return shape.rest
+      ? {
+          httpMethod: shape.method,
+          path: shape.path,
+          headers: {},
+          multiValueQueryStringParameters: shape.query.length > 0 ? multi : null,
+          requestContext: {},
+          body: value,
+          isBase64Encoded: base64,
+        }
+      : {
+          version: '2.0',
+          rawPath: shape.path,
+          rawQueryString,
+          headers: {},
+          requestContext: { http: { method: shape.method } },
+          body: value,
+          isBase64Encoded: base64,
+        }
+  }
+
+  // The fingerprint as the plain path wrote it: method, path, the body as null, its JSON value or
+  // the SHA-256 of its bytes, and the query sorted by name when there is one.
+  const referenceRequestFingerprint = (shape: Shape): string => {
+    const { body, isBase64Encoded } = eventOf(shape)
+    let counted: unknown = null
+    if (typeof body === 'string' && body !== '') {
+      const bytes = Buffer.from(body, isBase64Encoded ? 'base64' : 'utf8')
+      const text = isBase64Encoded ? bytes.toString('utf8') : body
+      counted = {
+        sha256: createHash('sha256')
+          .update(isBase64Encoded ? bytes : body)
+          .digest('hex'),
+      }
+      if (['{', '[', '"'].includes(text.trimStart()[0] ?? '')) {
+        try {
+          counted = { json: referenceParse(text) }
+        } catch {
+          // not JSON: its bytes
+        }
+      }
+    } else if (body !== undefined && body !== null && body !== '') counted = { json: body }
+    const query = [...shape.query].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return sha256(
+      reference({
+        method: shape.method.toUpperCase(),
+        path: shape.path,
+        body: counted,
+        ...(query.length > 0 ? { query } : {}),
+      }),
+    )
+  }
+
+  it('hashes to what the plain path gave, as the readable fingerprint (httpFingerprint) does, for any request', () => {
+    fc.assert(
+      fc.property(request, (shape) => {
+        const parsed = httpRequest(eventOf(shape))
+        if (parsed === undefined) throw new Error('not an HTTP event')
+        const expected = referenceRequestFingerprint(shape)
+        expect(hashValue(hashedNowFingerprint(parsed))).toBe(expected)
+        expect(hashValue(httpFingerprint(parsed))).toBe(expected)
+      }),
+      { numRuns: 1_000 },
+    )
+  })
+
+  it('refuses a body nested too deep where the readable fingerprint does, and only there', () => {
+    const outcomes = [996, 997, 998, 999, 1_000, 1_001].map((depth) => {
+      const body = `${'['.repeat(depth)}${']'.repeat(depth)}`
+      const parsed = httpRequest(eventOf({ rest: false, method: 'POST', path: '/', query: [], body }))
+      if (parsed === undefined) throw new Error('not an HTTP event')
+      const outcome = (fingerprint: unknown) => {
+        try {
+          return hashValue(fingerprint).length === 64 ? 'hashed' : 'other'
+        } catch (error) {
+          return (error as Error).message
+        }
+      }
+      expect(outcome(hashedNowFingerprint(parsed))).toBe(outcome(httpFingerprint(parsed)))
+      return outcome(hashedNowFingerprint(parsed))
+    })
+    // Both sides of the limit are reached: the comparison above is not between two errors only.
+    expect(outcomes).toContain('hashed')
+    expect(outcomes).toContain('value is nested more than 1000 levels deep')
   })
 })
 
