@@ -47,6 +47,31 @@ export const fakeDynamoDBClient = (mode: FakeMode = 'send') => {
     return id
   }
 
+  // Expressions are parsed once each: the fake's own work is not either library's, so it is kept
+  // to a map lookup per request.
+  const parsedConditions = new Map<string, [string, string][]>()
+  const clausesOf = (expression: string): [string, string][] => {
+    let clauses = parsedConditions.get(expression)
+    if (clauses === undefined) {
+      clauses = expression.split(' AND ').map((clause) => {
+        const match = /^\s*(#\w+) = (:\w+)\s*$/.exec(clause)
+        if (match === null) throw new Error(`the fake table cannot evaluate ${JSON.stringify(clause)}`)
+        return [match[1] as string, match[2] as string]
+      })
+      parsedConditions.set(expression, clauses)
+    }
+    return clauses
+  }
+  const sameValue = (a: AttributeValue | undefined, b: AttributeValue | undefined): boolean =>
+    a === b ||
+    (a !== undefined &&
+      b !== undefined &&
+      (a.S !== undefined
+        ? a.S === b.S
+        : a.N !== undefined
+          ? a.N === b.N
+          : JSON.stringify(a) === JSON.stringify(b)))
+
   const conditionHolds = (
     item: Item | undefined,
     expression: string | undefined,
@@ -55,12 +80,8 @@ export const fakeDynamoDBClient = (mode: FakeMode = 'send') => {
   ): boolean => {
     if (expression === undefined) return true
     if (item === undefined) return false
-    for (const clause of expression.split(' AND ')) {
-      const match = /^\s*(#\w+) = (:\w+)\s*$/.exec(clause)
-      if (match === null) throw new Error(`the fake table cannot evaluate ${JSON.stringify(clause)}`)
-      const attribute = item[names?.[match[1] as string] ?? '']
-      const expected = values?.[match[2] as string]
-      if (JSON.stringify(attribute) !== JSON.stringify(expected)) return false
+    for (const [name, value] of clausesOf(expression)) {
+      if (!sameValue(item[names?.[name] ?? ''], values?.[value])) return false
     }
     return true
   }
@@ -88,6 +109,26 @@ export const fakeDynamoDBClient = (mode: FakeMode = 'send') => {
     return { $metadata: metadata }
   }
 
+  const parsedUpdates = new Map<string, { assignments: [string, string][]; removals: string[] }>()
+  const updateOf = (expression: string) => {
+    let update = parsedUpdates.get(expression)
+    if (update === undefined) {
+      const [, set = '', remove = ''] = /^SET (.*?)(?: REMOVE (.*))?$/.exec(expression) ?? []
+      update = {
+        assignments: set.split(',').map((assignment) => {
+          const [name = '', value = ''] = assignment.split('=').map((part) => part.trim())
+          return [name, value]
+        }),
+        removals: remove
+          .split(',')
+          .map((part) => part.trim())
+          .filter((name) => name !== ''),
+      }
+      parsedUpdates.set(expression, update)
+    }
+    return update
+  }
+
   const updateItem = (input: UpdateItemCommandInput) => {
     const id = keyOf(input.Key)
     const old = items.get(id)
@@ -95,14 +136,9 @@ export const fakeDynamoDBClient = (mode: FakeMode = 'send') => {
     const values = input.ExpressionAttributeValues ?? {}
     if (!conditionHolds(old, input.ConditionExpression, names, values)) throw conditionFailed()
     const item: Item = { ...(old ?? input.Key) }
-    const [, set = '', remove = ''] = /^SET (.*?)(?: REMOVE (.*))?$/.exec(input.UpdateExpression ?? '') ?? []
-    for (const assignment of set.split(',')) {
-      const [name = '', value = ''] = assignment.split('=').map((part) => part.trim())
-      item[names[name] ?? name] = values[value] as AttributeValue
-    }
-    for (const name of remove.split(',').map((part) => part.trim())) {
-      if (name !== '') delete item[names[name] ?? name]
-    }
+    const { assignments, removals } = updateOf(input.UpdateExpression ?? '')
+    for (const [name, value] of assignments) item[names[name] ?? name] = values[value] as AttributeValue
+    for (const name of removals) delete item[names[name] ?? name]
     items.set(id, item)
     return { $metadata: metadata }
   }
