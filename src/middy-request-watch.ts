@@ -4,10 +4,12 @@
  * `idempotent()`'s own `after` and `onError` included. A claim taken in `before` would then be
  * neither completed nor released, and the key would stay blocked until its lease ends (for ever
  * with `abandoned: 'block'`). Middy has no hook that always runs, so the request itself is
- * watched: a proxy set as its prototype sees the first assignment of `response` (the handler has
- * finished, or failed) and of `earlyResponse`, which own properties of the request would hide.
- * The early answer becomes a promise that settles the claim first; Middy returns it and Lambda
- * awaits it, so the claim is settled before the invocation ends.
+ * watched: a proxy set as its prototype sees the assignment of `earlyResponse`, which is never an
+ * own property before it, and `response` holds a marker until the handler writes its outcome over
+ * it, which tells an early answer made before the handler ran from one made after. The early
+ * answer becomes a promise that settles the claim first; Middy returns it and Lambda awaits it, so
+ * the claim is settled before the invocation ends. Nothing is redefined on the request (that would
+ * cost microseconds on every call): its prototype is swapped, and swapped back.
  */
 
 /** What the watcher needs to settle a claim when Middy skips `idempotent()`'s hooks. */
@@ -53,8 +55,16 @@ const proxyFor = (prototype: object): { proxy: object; slot: symbol } => {
 }
 
 /**
+ * What `request.response` holds from the claim until the handler returns or fails (Middy writes
+ * `undefined` or the handler's result over it), for a middleware registered after `idempotent()`
+ * that reads it in its `before`.
+ */
+export const HANDLER_NOT_RUN: unique symbol = Symbol('lambda-idempotency: the handler has not run yet')
+
+/**
  * Watches `request` until `stop()` is called (by `idempotent()`'s own `after` or `onError`) or an
- * early answer arrives, whichever comes first.
+ * early answer arrives, whichever comes first. A request watched twice (two `idempotent()` in one
+ * chain) hands the early answer on to the earlier watch, so both settle their claims.
  *
  * @returns `stop`, which puts the request back as it was.
  */
@@ -64,42 +74,34 @@ export const watchEarlyAnswer = (request: WatchedRequest, handlers: EarlyAnswerH
   request.internal ??= {}
   const internal = request.internal
   const { proxy, slot } = proxyFor(prototype ?? Object.prototype)
-  let handlerSettled = false
+  const initial = request.response
   let watching = true
   const stop = (): void => {
     if (!watching) return
     watching = false
-    delete internal[slot]
+    internal[slot] = undefined
+    if (request.response === HANDLER_NOT_RUN) request.response = initial
     Object.setPrototypeOf(request, prototype)
-  }
-  const own = (property: string, value: unknown): void => {
-    Object.defineProperty(request, property, { value, writable: true, enumerable: true, configurable: true })
   }
 
   const watcher: Watcher = (property, value) => {
-    if (property === 'response') {
-      // Middy assigns `response` when the handler returns or throws; an early answer assigns
-      // `earlyResponse` first, so this tells whether the handler has run.
-      handlerSettled = true
-      own('response', value)
-      return true
-    }
     if (property !== 'earlyResponse') return false
+    const handlerSettled = request.response !== HANDLER_NOT_RUN
     stop()
-    const settled =
+    // A promise from a later watch: this one settles after it, with the same answer.
+    const settled = Promise.resolve(value).then((answer) =>
       request.error !== undefined
-        ? handlers.afterError(request.error).then(() => value)
+        ? handlers.afterError(request.error).then(() => answer)
         : handlerSettled
-          ? handlers.afterHandler(value)
-          : handlers.beforeHandler().then(() => value)
-    own('earlyResponse', settled)
+          ? handlers.afterHandler(answer)
+          : handlers.beforeHandler().then(() => answer),
+    )
+    // Assigned again, so that an earlier watch (now the prototype) sees it too.
+    ;(request as { earlyResponse?: unknown }).earlyResponse = settled
     return true
   }
-  // `response` must not be an own property, or its assignment would not reach the proxy.
-  const response = request.response
-  delete request.response
-  if (response !== undefined) own('response', response)
   internal[slot] = watcher
+  request.response = HANDLER_NOT_RUN
   Object.setPrototypeOf(request, proxy)
   return stop
 }

@@ -202,6 +202,73 @@ describe.each(stores)('holes found by review, on %s', (_name, makeStore) => {
       expect(await handler({ id: 'k-3' }, lambdaContext())).toBe(2)
       expect(runs).toBe(2)
     })
+
+    it('stores the answer of a later after even when the handler returned undefined (the work ran)', async () => {
+      const store = await makeStore()
+      let runs = 0
+      const handler = middy(async (_event: AnyEvent) => {
+        runs++
+        return undefined
+      })
+        .use(idempotent({ store, key: (event: AnyEvent) => event.id, abandoned: 'block' }))
+        .use({ after: async () => ({ wrapped: 'after' }) })
+      expect(await handler({ id: 'k-4' }, lambdaContext())).toEqual({ wrapped: 'after' })
+      expect(await handler({ id: 'k-4' }, lambdaContext())).toEqual({ wrapped: 'after' })
+      expect(runs).toBe(1)
+    })
+
+    it('frees the key when a later before sets earlyResponse to undefined itself (Middy 6 and later)', async () => {
+      const store = await makeStore()
+      let runs = 0
+      const seen: unknown[] = []
+      const handler = middy(async (_event: AnyEvent) => ++runs)
+        .use(idempotent({ store, key: (event: AnyEvent) => event.id, abandoned: 'block' }))
+        .use({
+          before: async (request) => {
+            seen.push(request.response)
+            if (request.event.skip) request.earlyResponse = undefined
+          },
+        })
+      expect(await handler({ id: 'k-5', skip: true }, lambdaContext())).toBeUndefined()
+      expect(await handler({ id: 'k-5' }, lambdaContext())).toBe(1)
+      expect(await handler({ id: 'k-5' }, lambdaContext())).toBe(1)
+      expect(runs).toBe(1)
+      // What a later before reads as the response while the handler has not run: a marker, not a result.
+      expect(seen).toHaveLength(2)
+      for (const response of seen) expect(typeof response).toBe('symbol')
+    })
+
+    it('settles both claims when two idempotent() in one chain are skipped by an early answer', async () => {
+      const first = await makeStore()
+      const second = await makeStore()
+      let runs = 0
+      const handler = middy(async (event: AnyEvent) => ({ run: ++runs, id: event.id }))
+        .use(idempotent({ store: first, key: (event: AnyEvent) => event.id, abandoned: 'block' }))
+        .use(idempotent({ store: second, key: (event: AnyEvent) => `${event.id}-2`, abandoned: 'block' }))
+        .use({ before: async (request) => (request.event.warmup ? 'warm' : undefined) })
+        .use({ after: async (request) => (request.event.wrap ? { wrapped: request.response } : undefined) })
+      // Answered before the handler: both keys are released, and the next call runs the work.
+      expect(await handler({ id: 'k-6', warmup: true }, lambdaContext())).toBe('warm')
+      expect(await handler({ id: 'k-6' }, lambdaContext())).toEqual({ run: 1, id: 'k-6' })
+      expect(await handler({ id: 'k-6' }, lambdaContext())).toEqual({ run: 1, id: 'k-6' })
+      // Answered after the handler: both stores keep the answer, and retries replay it.
+      expect(await handler({ id: 'k-7', wrap: true }, lambdaContext())).toEqual({
+        wrapped: { run: 2, id: 'k-7' },
+      })
+      expect(await handler({ id: 'k-7', wrap: true }, lambdaContext())).toEqual({
+        wrapped: { run: 2, id: 'k-7' },
+      })
+      expect(runs).toBe(2)
+      for (const store of [first, second]) {
+        const ids = ['k-6', 'k-7'].map((id) =>
+          recordId(
+            { functionName: lambdaContext().functionName, name: '', scope: '' },
+            store === first ? id : `${id}-2`,
+          ),
+        )
+        for (const id of ids) expect((await inspectKey(store, { id }))?.status).toBe('COMPLETED')
+      }
+    })
   })
 })
 
