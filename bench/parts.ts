@@ -1,11 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { readKeyHeader } from '../src/http.js'
+import { hashedNowFingerprint, readKeyHeader } from '../src/http.js'
 import {
   canonicalJson,
   type HttpRequest,
   hashValue,
   httpCaller,
-  httpFingerprint,
   httpRequest,
   recordId,
 } from '../src/index.js'
@@ -111,10 +110,10 @@ export const measureParts = (scale: number): Part[] => {
   )
   add(
     'small event',
-    'fingerprint: method, path, parsed body, canonical JSON, SHA-256',
+    "fingerprint as idempotent() makes it: method, path, the body's canonical JSON, SHA-256",
     smallIterations,
     same(smallHttp),
-    (http) => hashValue(httpFingerprint(http)),
+    (http) => hashValue(hashedNowFingerprint(http)),
   )
   add('small event', 'record id: SHA-256 of namespace and key', smallIterations, same('key'), (key) =>
     recordId(namespace, key),
@@ -165,10 +164,10 @@ export const measureParts = (scale: number): Part[] => {
   )
   add(
     '100 KB body',
-    'the whole HTTP fingerprint (httpRequest, httpFingerprint, hashValue)',
+    'the whole HTTP fingerprint as idempotent() makes it (httpRequest, its fingerprint, hashValue)',
     largeIterations,
     largeEvent,
-    (event) => hashValue(httpFingerprint(httpRequest(event) as HttpRequest)),
+    (event) => hashValue(hashedNowFingerprint(httpRequest(event) as HttpRequest)),
   )
   return parts
 }
