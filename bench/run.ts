@@ -21,7 +21,7 @@ import { cpuCases, measureCpu } from './cpu.js'
 import { createTable, localClient } from './dynamodb-local.js'
 import { LARGE_BODY_BYTES, SMALL_EVENT_BYTES } from './events.js'
 import { measureLatency } from './latency.js'
-import { measureParts } from './parts.js'
+import { measureParts, readerReady } from './parts.js'
 import { type BenchResults, type Environment, markdownReport, summaryTable, svgChart } from './report.js'
 import { measureRequests } from './requests.js'
 import { measureFirstWrite } from './write.js'
@@ -114,6 +114,7 @@ const main = async () => {
   }
 
   section(env, 'parts')
+  await readerReady()
   const parts = measureParts(scale)
   for (const part of parts) log(`  ${part.group}: ${part.step}: ${part.us.toFixed(2)} us`)
 
