@@ -307,7 +307,7 @@ export const markdownReport = (results: BenchResults): string => {
     'the Lambda runtime provides it, **Middy bundled in all three**). The baseline is the same handler with Middy',
     'and a DynamoDB client but no idempotency. Import time: `await import()` of the bundle in a fresh `node`',
     `process, ${bundle.spawns} spawns per bundle, interleaved, after \`@aws-sdk/client-dynamodb\` is loaded (all three load it,`,
-    'and it takes about 150 ms: timed with it, the libraries\' few milliseconds were lost in its noise); any other package a',
+    "and it takes about 150 ms: timed with it, the libraries' few milliseconds were lost in its noise); any other package a",
     'bundle loads is timed with it.',
     '',
     table(
