@@ -86,12 +86,14 @@ export const watchEarlyAnswer = (request: WatchedRequest, handlers: EarlyAnswerH
 
   const watcher: Watcher = (property, value) => {
     if (property !== 'earlyResponse') return false
+    // Read now, as Middy has them when the answer is given.
     const handlerSettled = request.response !== HANDLER_NOT_RUN
+    const { error } = request
     stop()
     // A promise from a later watch: this one settles after it, with the same answer.
     const settled = Promise.resolve(value).then((answer) =>
-      request.error !== undefined
-        ? handlers.afterError(request.error).then(() => answer)
+      error !== undefined
+        ? handlers.afterError(error).then(() => answer)
         : handlerSettled
           ? handlers.afterHandler(answer)
           : handlers.beforeHandler().then(() => answer),
