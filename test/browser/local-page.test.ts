@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import { type BrowserContext, chromium, type Page, type Route } from 'playwright-core'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest'
 import { type LocalSample, startLocalSample } from '../../infra/local/local-sample.js'
 
@@ -262,6 +262,33 @@ describe('the page of the local sample', () => {
       await page.setViewportSize({ width: 1360, height: 1280 })
       await page.screenshot({ path: fileURLToPath(new URL('../../docs/local-page.png', import.meta.url)) })
     }
+  })
+
+  it('keeps the provider the user chose while the change is on its way to the API', async () => {
+    // The change is held on its way; meanwhile the state changes (an order is paid) and the page
+    // renders a state that still has the old provider.
+    let held: Route | undefined
+    await page.route('**/_local/provider', (route) => {
+      held = route
+    })
+    const slow = page.getByLabel('Slow (a charge takes seconds)')
+    await slow.check()
+    const before = await sample.state()
+    const paid = await fetch(`${sample.url}/_local/order-paid`, {
+      method: 'POST',
+      body: '{"sku":"sku_coffee","quantity":1}',
+    })
+    expect(paid.status).toBe(200)
+    await sample.eventSource.settled()
+    await shows('#count-orders', String(before.orders.length + 1))
+    await shows('#provider-now', 'answers in 100 ms')
+    expect(await slow.isChecked()).toBe(true)
+
+    await held?.continue()
+    await page.unroute('**/_local/provider')
+    await shows('#provider-now', `answers in ${SLOW_PROVIDER_MS} ms`)
+    expect(await slow.isChecked()).toBe(true)
+    await chooseProvider('Normal', 'answers in 100 ms')
   })
 
   it('labels every field, raised no script error and loaded nothing from outside the local API', async () => {

@@ -75,11 +75,17 @@ $('#send-two').addEventListener('click', () => {
 })
 $('#send-no-key').addEventListener('click', () => send('Send without a key', { body: formRequest().body }))
 
+// The provider the user just chose, until the server's state says so: a state event sent before
+// the change reached the server must not put the old choice back under the user's pointer.
+let choosingProvider = null
 for (const radio of document.querySelectorAll('input[name="provider"]')) {
   radio.addEventListener('change', () => {
+    choosingProvider = radio.value
     postLocal('/_local/provider', { mode: radio.value }).catch((error) => {
+      choosingProvider = null
       $('#live').textContent = `Could not change the provider: ${error.message}`
       $('#live').className = 'live disconnected'
+      if (state !== undefined) render()
     })
   })
 }
@@ -278,8 +284,9 @@ const render = () => {
     ? 'times out'
     : `answers in ${state.provider.latencyMs} ms`
   const mode = state.provider.timeout ? 'timeout' : state.provider.latencyMs > 1000 ? 'slow' : 'normal'
+  if (choosingProvider === mode) choosingProvider = null
   const radio = document.querySelector(`input[name="provider"][value="${mode}"]`)
-  if (radio !== null && !radio.checked) radio.checked = true
+  if (choosingProvider === null && radio !== null && !radio.checked) radio.checked = true
 
   renderRecords()
   fill(
