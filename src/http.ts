@@ -230,13 +230,15 @@ export const httpFingerprint = (request: HttpRequest): unknown =>
  */
 export const hashedNowFingerprint = (request: HttpRequest): unknown => {
   const body = readBody(request)
-  if (body.kind === 'value') return fingerprintOf(request, body, true)
   let parts: Part[]
   let depth = 0
   if (body.kind === 'null') parts = ['{"body":null']
   else if (body.kind === 'bytes') parts = [`{"body":{"sha256":"${body.sha256}"}`]
-  else if (body.kind === 'parsed') parts = [`{"body":${canonicalParts({ json: body.json }, 1)}`]
-  else {
+  else if (body.kind === 'value') {
+    // One level down, as in httpFingerprint's object (the nesting limit counts from the root).
+    const canonical = canonicalParts({ json: body.value }, 1)
+    parts = typeof canonical === 'string' ? [`{"body":${canonical}`] : ['{"body":', ...canonical]
+  } else {
     parts = ['{"body":{"json":', body.canonical.same ? body.text : body.canonical.bytes, '}']
     // The body's objects nest below `json`, two levels down, as in httpFingerprint's object.
     depth = body.canonical.depth + 2
@@ -260,13 +262,12 @@ const fingerprintOf = (request: HttpRequest, body: Body, keep: boolean): unknown
 
 const sortedQuery = (query: [string, string][]) => [...query].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 
-// What a body counts as: nothing, a value a body parser left, the canonical JSON of its text (from
-// the reader), the value of its text (the plain path), or the SHA-256 of its bytes.
+// What a body counts as: nothing, a value (one a body parser left, or the value of its JSON text
+// on the plain path), the canonical JSON of its text (from the reader), or the SHA-256 of its bytes.
 type Body =
   | { kind: 'null' }
   | { kind: 'value'; value: unknown }
   | { kind: 'canonical'; text: string; canonical: NonNullable<ReturnType<typeof canonicalJsonBytes>> }
-  | { kind: 'parsed'; json: unknown }
   | { kind: 'bytes'; sha256: string }
 
 const readBody = (request: HttpRequest): Body => {
@@ -279,7 +280,7 @@ const readBody = (request: HttpRequest): Body => {
     const canonical = canonicalJsonBytes(text)
     if (canonical !== undefined) return { kind: 'canonical', text, canonical }
     try {
-      return { kind: 'parsed', json: parseJsonExactly(text) }
+      return { kind: 'value', value: parseJsonExactly(text) }
     } catch {
       // Not JSON after all: fall through to the bytes.
     }
@@ -290,7 +291,6 @@ const readBody = (request: HttpRequest): Body => {
 const bodyFingerprint = (body: Body, keep: boolean): unknown => {
   if (body.kind === 'null') return null
   if (body.kind === 'value') return { json: body.value }
-  if (body.kind === 'parsed') return { json: body.json }
   if (body.kind === 'bytes') return { sha256: body.sha256 }
   // Canonicalized from the text, never parsed, unless someone reads `json`; hashed from its UTF-8
   // bytes (copied when the fingerprint is kept: the reader reuses its memory on the next call).
