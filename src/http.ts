@@ -220,8 +220,7 @@ const invalidKey = (message: string) => new IdempotencyKeyInvalidError('IDEMPOTE
  * @example
  * idempotent({ store, fingerprint: (event) => ({ ...(httpFingerprint(httpRequest(event)!) as object), tenant: 't1' }) })
  */
-export const httpFingerprint = (request: HttpRequest): unknown =>
-  fingerprintOf(request, readBody(request), true)
+export const httpFingerprint = (request: HttpRequest): unknown => fingerprintOf(request, readBody(request))
 
 /**
  * `httpFingerprint`, for a caller that hashes it at once (the default fingerprint of
@@ -249,11 +248,11 @@ export const hashedNowFingerprint = (request: HttpRequest): unknown => {
   return new CanonicalValue(parts, depth)
 }
 
-const fingerprintOf = (request: HttpRequest, body: Body, keep: boolean): unknown => {
+const fingerprintOf = (request: HttpRequest, body: Body): unknown => {
   const fingerprint: Record<string, unknown> = {
     method: request.method,
     path: request.path,
-    body: bodyFingerprint(body, keep),
+    body: bodyFingerprint(body),
   }
   // Left out when empty, so requests without a query keep the fingerprint they always had.
   if (request.query.length > 0) fingerprint.query = sortedQuery(request.query)
@@ -274,7 +273,8 @@ const readBody = (request: HttpRequest): Body => {
   const { body } = request
   if (body === undefined || body === null || body === '') return { kind: 'null' }
   if (typeof body !== 'string') return { kind: 'value', value: body }
-  const text = request.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body
+  const bytes = request.isBase64Encoded ? Buffer.from(body, 'base64') : undefined
+  const text = bytes === undefined ? body : bytes.toString('utf8')
   const first = text.trimStart()[0]
   if (first === '{' || first === '[' || first === '"') {
     const canonical = canonicalJsonBytes(text)
@@ -285,15 +285,15 @@ const readBody = (request: HttpRequest): Body => {
       // Not JSON after all: fall through to the bytes.
     }
   }
-  return { kind: 'bytes', sha256: sha256(request.isBase64Encoded ? Buffer.from(body, 'base64') : body) }
+  return { kind: 'bytes', sha256: sha256(bytes ?? body) }
 }
 
-const bodyFingerprint = (body: Body, keep: boolean): unknown => {
+const bodyFingerprint = (body: Body): unknown => {
   if (body.kind === 'null') return null
   if (body.kind === 'value') return { json: body.value }
   if (body.kind === 'bytes') return { sha256: body.sha256 }
   // Canonicalized from the text, never parsed, unless someone reads `json`; hashed from its UTF-8
-  // bytes (copied when the fingerprint is kept: the reader reuses its memory on the next call).
+  // bytes, copied since the reader reuses its memory on the next call and this object may be kept.
   const { text, canonical } = body
   let parsed: unknown
   const json = {
@@ -302,7 +302,7 @@ const bodyFingerprint = (body: Body, keep: boolean): unknown => {
       return parsed
     },
   }
-  const bytes = canonical.same ? text : keep ? Buffer.from(canonical.bytes) : canonical.bytes
+  const bytes = canonical.same ? text : Buffer.from(canonical.bytes)
   return withCanonicalJson(json, ['{"json":', bytes, '}'], canonical.depth + 1)
 }
 
